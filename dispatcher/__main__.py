@@ -1,0 +1,5 @@
+"""``python -m dispatcher`` is the ``vox-dispatch`` command."""
+
+from dispatcher.cli import entry_point
+
+entry_point()

@@ -1,0 +1,108 @@
+"""The retry policy; the only module that imports tenacity.
+
+Only outcomes the client marked ``Retry`` (the call certainly did not start) are sent again.
+Waits are exponential with full jitter, capped per wait and in total per row; a ``Retry-After``
+from the server (or the N of error 416) replaces the computed wait, still within the caps.
+The sleep is injected so tests run the real policy in microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, wait_random_exponential
+
+from dispatcher.client import Outcome, Retry
+from dispatcher.config import DispatchSettings
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How persistently one row is re-sent after outcomes that are safe to retry."""
+
+    max_attempts: int = 8
+    max_total_wait_s: float = 600.0
+    initial_s: float = 0.5
+    max_wait_s: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: DispatchSettings) -> RetryPolicy:
+        return cls(
+            max_attempts=settings.max_attempts,
+            max_total_wait_s=settings.max_retry_wait_s,
+            initial_s=settings.backoff_initial_s,
+            max_wait_s=settings.backoff_max_s,
+        )
+
+
+def _last_outcome(state: RetryCallState) -> Outcome | None:
+    if state.outcome is None or state.outcome.failed:
+        return None
+    result: Outcome = state.outcome.result()
+    return result
+
+
+class _Wait:
+    """Full-jitter exponential backoff, overridden by the server's ``Retry-After``."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._jitter = wait_random_exponential(multiplier=policy.initial_s, max=policy.max_wait_s)
+
+    def __call__(self, state: RetryCallState) -> float:
+        outcome = _last_outcome(state)
+        if isinstance(outcome, Retry) and outcome.after_s is not None:
+            return min(outcome.after_s, self._policy.max_wait_s)
+        return float(self._jitter(state))
+
+
+class _Stop:
+    """Stop at the attempt limit, or when the next wait would break the per-row wait budget."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+
+    def __call__(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self._policy.max_attempts:
+            return True
+        return state.idle_for + state.upcoming_sleep > self._policy.max_total_wait_s
+
+
+async def send_with_retry(
+    attempt: Callable[[], Awaitable[Outcome]],
+    policy: RetryPolicy,
+    sleep: Sleep,
+    on_retry: Callable[[Retry, float], None] | None = None,
+) -> tuple[Outcome, int]:
+    """Run ``attempt`` until its outcome is not ``Retry`` or the policy gives up.
+
+    Returns the last outcome (a ``Retry`` when the budget ran out) and the number of attempts.
+    ``on_retry(outcome, wait_s)`` is told about each wait before it starts.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        outcome = _last_outcome(state)
+        if on_retry is not None and isinstance(outcome, Retry):
+            on_retry(outcome, state.upcoming_sleep)
+
+    retrying = AsyncRetrying(
+        sleep=sleep,
+        stop=_Stop(policy),
+        wait=_Wait(policy),
+        retry=retry_if_result(lambda outcome: isinstance(outcome, Retry)),
+        before_sleep=before_sleep,
+        retry_error_callback=_last_outcome,
+        reraise=True,
+    )
+    attempts = 0
+
+    async def counted() -> Outcome:
+        nonlocal attempts
+        attempts += 1
+        return await attempt()
+
+    outcome: Outcome = await retrying(counted)
+    return outcome, attempts

@@ -1,0 +1,343 @@
+"""One campaign run, start to finish: CSV → state → pool → client → state → report.
+
+Owns the order of things, which is where the promises live: validate before anything is
+sent; lock before the state is touched; claim (committed) before a request leaves; stop taking
+rows on a fatal answer or a signal and let what is in flight finish; always leave
+``results.csv`` and the summary behind. Importable and runnable without the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from dispatcher import state
+from dispatcher.auth import TokenSource, load_credentials
+from dispatcher.client import (
+    Failed,
+    Fatal,
+    Outcome,
+    Retry,
+    Started,
+    StartRequest,
+    Uncertain,
+    VoximplantClient,
+)
+from dispatcher.config import Campaign
+from dispatcher.errors import DispatcherError, ExitCode, FatalApiError
+from dispatcher.lock import CampaignLock
+from dispatcher.pool import InFlightLimit, Throttle, WorkerPool
+from dispatcher.report import RunStats, Summary, stats_fields, write_rejects, write_results
+from dispatcher.report import write_summary as write_summary_file
+from dispatcher.retry import RetryPolicy, Sleep, send_with_retry
+from dispatcher.source import Rejection, Target, TargetReader
+
+log = logging.getLogger(__name__)
+
+REGISTER_BATCH = 512
+"""Rows looked up and registered per state transaction while reading."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Choices made for one run (not part of the campaign)."""
+
+    redial_uncertain: bool = False
+    sleep: Sleep = asyncio.sleep
+
+
+@dataclass(slots=True)
+class _Stop:
+    """Why the run stopped taking rows, if it did."""
+
+    fatal: FatalApiError | None = None
+    interrupted: bool = False
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+def _request_for(campaign: Campaign, target: Target) -> StartRequest:
+    settings = campaign.target
+    rule_id, rule_name = settings.rule_id, settings.rule_name
+    if target.rule is not None:
+        rule_id, rule_name = (
+            (int(target.rule), None) if target.rule.isdigit() else (None, target.rule)
+        )
+    return StartRequest(
+        script_custom_data=target.custom_data,
+        rule_id=rule_id,
+        rule_name=rule_name,
+        application_id=settings.application_id,
+        application_name=settings.application_name,
+        user_id=settings.user_id,
+        user_name=settings.user_name,
+        reference_ip=target.reference_ip or settings.reference_ip,
+        server_location=target.server_location or settings.server_location,
+        row_specific_rule=target.rule is not None,
+    )
+
+
+def _row_result(outcome: Outcome, attempts: int) -> state.RowResult:
+    match outcome:
+        case Started():
+            return state.RowResult(
+                state.Status.DISPATCHED,
+                attempts,
+                outcome.call_session_history_id,
+                outcome.media_session_access_secure_url,
+            )
+        case Failed():
+            return state.RowResult(
+                state.Status.FAILED, attempts, None, None, outcome.code, outcome.message
+            )
+        case Uncertain():
+            return state.RowResult(
+                state.Status.UNCERTAIN, attempts, None, None, outcome.code or None, outcome.reason
+            )
+        case Retry():
+            # Certainly not started, but the retry budget ran out: the next run tries again.
+            reason = f"not sent: gave up after {attempts} attempts ({outcome.reason})"
+            return state.RowResult(
+                state.Status.PENDING,
+                attempts,
+                None,
+                None,
+                outcome.status or outcome.code or None,
+                reason,
+            )
+        case Fatal():
+            return state.RowResult(
+                state.Status.PENDING, attempts, None, None, outcome.code, outcome.message
+            )
+    raise AssertionError(outcome)  # pragma: no cover
+
+
+class CampaignRun:
+    """The moving parts of one run, wired together."""
+
+    def __init__(self, campaign: Campaign, options: RunOptions) -> None:
+        self.campaign = campaign
+        self.options = options
+        self.stats = RunStats()
+        self.stop = _Stop()
+        dispatch = campaign.dispatch
+        self.limit = InFlightLimit(dispatch.concurrency, adaptive=dispatch.adaptive)
+        self.throttle = Throttle(self.limit, dispatch.rate_per_s)
+        self.policy = RetryPolicy.from_settings(dispatch)
+        self.read_all = True
+        self.last_line = 0
+
+    def request_stop(
+        self, *, fatal: FatalApiError | None = None, interrupted: bool = False
+    ) -> None:
+        """Stop taking rows; in-flight requests finish; the rest stays pending."""
+        if fatal is not None and self.stop.fatal is None:
+            self.stop.fatal = fatal
+            log.error("run_stopped reason=fatal_api_error code=%s: %s", fatal.code, fatal)
+        if interrupted and not self.stop.interrupted:
+            self.stop.interrupted = True
+            log.warning("run_stopping reason=signal: finishing in-flight requests")
+        self.stop.event.set()
+
+    async def dispatch_one(
+        self, target: Target, writer: state.StateWriter, client: VoximplantClient
+    ) -> None:
+        """Claim, send (retrying only what certainly did not start), record."""
+        if self.stop.requested:
+            return
+        await writer.run(state.claim(target.key))
+        if self.stop.requested:
+            writer.submit(state.release(target.key))
+            return
+        request = _request_for(self.campaign, target)
+
+        async def attempt() -> Outcome:
+            return await self.throttle.run(lambda: self._timed(client, request), _is_throttled)
+
+        outcome, attempts = await send_with_retry(
+            attempt, self.policy, self.options.sleep, self._on_retry
+        )
+        writer.submit(state.record(target.key, _row_result(outcome, attempts)))
+        if isinstance(outcome, Fatal):
+            self.request_stop(fatal=outcome.error())
+
+    async def _timed(self, client: VoximplantClient, request: StartRequest) -> Outcome:
+        started = time.monotonic()
+        outcome = await client.start_scenarios(request)
+        self.stats.observe(time.monotonic() - started)
+        return outcome
+
+    def _on_retry(self, outcome: Retry, wait_s: float) -> None:
+        self.stats.retries += 1
+        if outcome.status == 429:
+            self.stats.throttled += 1
+        log.debug("retry_scheduled reason=%r wait_s=%.3f", outcome.reason, wait_s)
+
+    async def feed(
+        self, reader: TargetReader, writer: state.StateWriter, pool: WorkerPool[Target], run: int
+    ) -> None:
+        """Read the file in batches, register each batch, queue what needs sending."""
+        registrar = state.make_registrar(
+            run,
+            redial_uncertain=self.options.redial_uncertain,
+            dedupe_phone=self.campaign.columns.dedupe == "phone",
+        )
+        rows: Iterator[Target | Rejection] = iter(reader)
+        while batch := list(islice(rows, REGISTER_BATCH)):
+            self.last_line = batch[-1].line
+            if self.stop.interrupted:
+                self.read_all = False
+                return
+            to_send: list[Target] = await writer.run(functools.partial(registrar, batch=batch))
+            for target in to_send:
+                if not self.stop.requested:
+                    await pool.put(target)
+
+
+def _is_throttled(outcome: Outcome) -> bool:
+    return isinstance(outcome, Retry) and outcome.status == 429
+
+
+def _exit_code(run: CampaignRun, totals: dict[str, int]) -> tuple[ExitCode, str]:
+    if run.stop.fatal is not None:
+        return ExitCode.FATAL_API_ERROR, f"stopped: {run.stop.fatal}"
+    if run.stop.interrupted:
+        return ExitCode.INTERRUPTED, "interrupted: pending rows are sent by the next run"
+    problems = {s: n for s, n in totals.items() if s != state.Status.DISPATCHED.value and n}
+    if problems:
+        listed = ", ".join(f"{n} {s}" for s, n in problems.items())
+        return ExitCode.COMPLETED_WITH_PROBLEMS, f"finished with {listed}"
+    return ExitCode.OK, "finished: every row dispatched"
+
+
+GRACE_CHECK_S = 0.05
+
+
+async def _drain(run: CampaignRun, pool: WorkerPool[Target], feeder: asyncio.Task[None]) -> None:
+    """Wait for the feeder and the workers; on a signal, give in-flight work a grace period."""
+    stop_wait = asyncio.create_task(run.stop.event.wait())
+    await asyncio.wait({feeder, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if run.stop.requested:
+        pool.stop()
+    await feeder
+    stop_wait.cancel()
+    if not run.stop.interrupted:
+        await pool.join()
+        return
+    try:
+        await asyncio.wait_for(pool.join(), timeout=run.campaign.dispatch.grace_period_s)
+    except TimeoutError:
+        log.warning("grace_period_over: requests still in flight are recorded as uncertain")
+        pool.cancel()
+
+
+async def _mark_abandoned(writer: state.StateWriter) -> None:
+    """Requests cut off by the end of the grace period may have started a call."""
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE rows SET status = ?, error = ? WHERE status = ?",
+            (
+                state.Status.UNCERTAIN.value,
+                "the run was stopped while this request was in flight",
+                state.Status.DISPATCHING.value,
+            ),
+        )
+
+    await writer.run(op)
+
+
+async def execute(
+    campaign: Campaign,
+    options: RunOptions | None = None,
+    on_start: Callable[[CampaignRun], Awaitable[None] | None] | None = None,
+) -> Summary:
+    """Run ``campaign`` to the end (or to a stop) and return its summary.
+
+    Raises ``ConfigError`` (nothing sent) and ``LockHeld`` before anything is sent; every
+    later problem is reflected in the summary's exit code instead.
+    """
+    options = options or RunOptions()
+    reader = TargetReader(campaign.csv, campaign.columns)
+    try:
+        credentials = load_credentials(campaign.credentials_path())
+        tokens = TokenSource(credentials, campaign.api.token_lifetime_s)
+        tokens.header()  # sign now: a bad key fails before the lock, with nothing sent
+        with CampaignLock(campaign.output_dir):
+            return await _locked_run(campaign, options, reader, tokens, on_start)
+    finally:
+        reader.close()
+
+
+async def _locked_run(
+    campaign: Campaign,
+    options: RunOptions,
+    reader: TargetReader,
+    tokens: TokenSource,
+    on_start: Callable[[CampaignRun], Awaitable[None] | None] | None,
+) -> Summary:
+    run = CampaignRun(campaign, options)
+    writer = state.StateWriter(campaign.state_path, asyncio.get_running_loop())
+    run_id: int = await writer.run(lambda conn: state.start_run(conn, os.getpid()))
+    log.info("run_started campaign=%s run=%d csv=%s", campaign.name, run_id, campaign.csv)
+    try:
+        async with VoximplantClient(
+            campaign.api, tokens, max_connections=campaign.dispatch.concurrency
+        ) as client:
+            if on_start is not None:
+                maybe = on_start(run)
+                if maybe is not None:
+                    await maybe
+            pool: WorkerPool[Target] = WorkerPool(
+                campaign.dispatch.concurrency, lambda t: run.dispatch_one(t, writer, client)
+            )
+            feeder = asyncio.create_task(run.feed(reader, writer, pool, run_id))
+            await _drain(run, pool, feeder)
+            run.stats.token_refreshes = client.token_refreshes
+    finally:
+        summary = await _finish(run, writer, run_id, reader.header)
+    return summary
+
+
+async def _finish(
+    run: CampaignRun, writer: state.StateWriter, run_id: int, header: tuple[str, ...]
+) -> Summary:
+    await _mark_abandoned(writer)  # also commits everything submitted so far
+    campaign = run.campaign
+    conn = state.connect(campaign.state_path)
+    try:
+        totals = state.totals(conn, run_id)
+        code, reason = _exit_code(run, totals)
+        if not run.read_all:
+            reason += f" (reading stopped after line {run.last_line})"
+        summary = Summary(
+            campaign.name,
+            run_id,
+            totals,
+            run.stats.elapsed_s(),
+            int(code),
+            reason,
+            stats_fields(run.stats),
+        )
+        write_results(conn, run_id, campaign.output_dir / "results.csv")
+        write_rejects(conn, header, campaign.output_dir / "rejects.csv")
+        write_summary_file(summary, campaign.output_dir / "summary.json")
+    finally:
+        conn.close()
+    await writer.run(state.finish_run(run_id, int(code), summary.as_dict()))
+    await writer.close()
+    log.info("run_finished %s", summary.line())
+    return summary
+
+
+__all__ = ["CampaignRun", "DispatcherError", "RunOptions", "execute"]
