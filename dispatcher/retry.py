@@ -2,7 +2,8 @@
 
 Only outcomes the client marked ``Retry`` (the call certainly did not start) are sent again.
 Waits are exponential with full jitter, capped per wait and in total per row; a ``Retry-After``
-from the server (or the N of error 416) replaces the computed wait, still within the caps.
+from the server (or the N of error 416) replaces the computed wait; the per-row total wait
+budget bounds both.
 The sleep is injected so tests run the real policy in microseconds.
 """
 
@@ -55,7 +56,9 @@ class _Wait:
     def __call__(self, state: RetryCallState) -> float:
         outcome = _last_outcome(state)
         if isinstance(outcome, Retry) and outcome.after_s is not None:
-            return min(outcome.after_s, self._policy.max_wait_s)
+            # The server knows when it will take the request; coming back sooner only earns
+            # another refusal. The per-row total budget (the stop rule) still bounds it.
+            return outcome.after_s
         return float(self._jitter(state))
 
 

@@ -42,15 +42,17 @@ async def test_retry_after_is_the_wait() -> None:
     assert sleep.waits == [2.5, 0.25]
 
 
-async def test_retry_after_is_capped() -> None:
-    """A Retry-After longer than the per-wait cap is cut to the cap."""
+async def test_retry_after_beyond_the_budget_gives_up() -> None:
+    """A Retry-After longer than the row's remaining wait budget ends the retries at once."""
     sleep = Recorder()
-    await send_with_retry(
+    outcome, attempts = await send_with_retry(
         scripted(Retry("429", 500.0, 429), Started(1, None)),
         RetryPolicy(max_attempts=3, max_wait_s=10, max_total_wait_s=100),
         sleep,
     )
-    assert sleep.waits == [10]
+    assert isinstance(outcome, Retry)
+    assert attempts == 1
+    assert sleep.waits == []
 
 
 @pytest.mark.parametrize("final", [Failed(147, "bad rule"), Uncertain("timeout"), Started(1, "u")])

@@ -1,0 +1,93 @@
+"""Shared fixtures: a real sandbox server on 127.0.0.1 and campaigns that point at it."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatcher.config import Campaign, load_campaign
+from dispatcher.sandbox import Sandbox, start_sandbox
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    """A fresh simulator with a new throw-away key, on a free loopback port."""
+    async with start_sandbox(tmp_path / "sandbox") as server:
+        yield server
+
+
+class NoWait:
+    """An injected sleep: records the waits, yields to the loop, never waits on the clock."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+def toml_value(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+
+
+def write_campaign(
+    directory: Path,
+    sandbox: Sandbox | None,
+    rows: Iterable[Mapping[str, str]] | None = None,
+    *,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+    csv_text: str | None = None,
+    count: int = 0,
+) -> Path:
+    """A campaign file + CSV in ``directory``; default target: the sandbox's rule 10."""
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path = directory / "targets.csv"
+    if csv_text is not None:
+        csv_path.write_text(csv_text, encoding="utf-8")
+    else:
+        rows = list(rows) if rows is not None else [
+            {"id": f"row-{i}", "name": f"Person {i}"} for i in range(count)
+        ]
+        with csv_path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["id", "name"])
+            writer.writeheader()
+            writer.writerows(rows)
+    merged: dict[str, dict[str, Any]] = {
+        "api": {},
+        "target": {"rule_id": 10, "bind_before_run": False},
+        "columns": {"key_columns": ["id"]},
+        "dispatch": {"concurrency": 20, "backoff_initial_s": 0.001, "backoff_max_s": 0.01},
+    }
+    if sandbox is not None:
+        merged["api"] = {"base_url": sandbox.url, "credentials": str(sandbox.credentials_path)}
+    for name, values in (sections or {}).items():
+        merged.setdefault(name, {}).update(values)
+    lines = ['name = "test"', 'csv = "targets.csv"', 'output_dir = "out"']
+    for name, values in merged.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items() if value is not None)
+    path = directory / "campaign.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def campaign_at(path: Path) -> Campaign:
+    return load_campaign(path)
+
+
+def started_ids(sandbox: Sandbox) -> Counter[str]:
+    """How many times each row id was started, from the sandbox's own ledger."""
+    return Counter(json.loads(entry.script_custom_data)["id"] for entry in sandbox.ledger)
+
+
+def read_results(campaign: Campaign) -> list[dict[str, str]]:
+    with (campaign.output_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
