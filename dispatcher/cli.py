@@ -149,7 +149,12 @@ async def _maybe_sandbox(campaign: Campaign, enabled: bool) -> AsyncIterator[dic
 
     with tempfile.TemporaryDirectory(prefix="vox-sandbox-") as workdir:
         async with start_sandbox(Path(workdir)) as sandbox:
-            sandbox.account.ensure(campaign.target)
+            target = campaign.target
+            sandbox.account.ensure(
+                target.application_id or target.application_name,
+                target.rule_id or target.rule_name,
+                target.scenarios,
+            )
             log.info("sandbox_started url=%s", sandbox.url)
             yield {"api.base_url": sandbox.url, "api.credentials": str(sandbox.credentials_path)}
 

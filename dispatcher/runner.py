@@ -20,6 +20,7 @@ from itertools import islice
 
 from dispatcher import state
 from dispatcher.auth import TokenSource, load_credentials
+from dispatcher.binding import bind_scenarios
 from dispatcher.client import (
     Failed,
     Fatal,
@@ -241,6 +242,18 @@ async def _drain(run: CampaignRun, pool: WorkerPool[Target], feeder: asyncio.Tas
         pool.cancel()
 
 
+async def _bind_first(run: CampaignRun, client: VoximplantClient) -> None:
+    """Bind the campaign's scenarios before any row is sent; a failure stops the run."""
+    target = run.campaign.target
+    if not (target.scenarios and target.bind_before_run):
+        return
+    try:
+        for message in await bind_scenarios(client, target):
+            log.info("bind %s", message)
+    except FatalApiError as error:
+        run.request_stop(fatal=error)
+
+
 async def _mark_abandoned(writer: state.StateWriter) -> None:
     """Requests cut off by the end of the grace period may have started a call."""
 
@@ -298,6 +311,7 @@ async def _locked_run(
                 maybe = on_start(run)
                 if maybe is not None:
                     await maybe
+            await _bind_first(run, client)
             pool: WorkerPool[Target] = WorkerPool(
                 campaign.dispatch.concurrency, lambda t: run.dispatch_one(t, writer, client)
             )

@@ -53,9 +53,11 @@ def write_campaign(
     if csv_text is not None:
         csv_path.write_text(csv_text, encoding="utf-8")
     else:
-        rows = list(rows) if rows is not None else [
-            {"id": f"row-{i}", "name": f"Person {i}"} for i in range(count)
-        ]
+        rows = (
+            list(rows)
+            if rows is not None
+            else [{"id": f"row-{i}", "name": f"Person {i}"} for i in range(count)]
+        )
         with csv_path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["id", "name"])
             writer.writeheader()
@@ -73,7 +75,9 @@ def write_campaign(
     lines = ['name = "test"', 'csv = "targets.csv"', 'output_dir = "out"']
     for name, values in merged.items():
         lines.append(f"[{name}]")
-        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items() if value is not None)
+        lines.extend(
+            f"{key} = {toml_value(value)}" for key, value in values.items() if value is not None
+        )
     path = directory / "campaign.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -97,8 +97,10 @@ def test_repr_never_shows_the_key(tmp_path: Path) -> None:
         ({"key_id": None}, "no 'key_id'"),
         ({"account_id": None}, "no 'account_id'"),
         ({"account_id": "abc"}, "'account_id' must be a number"),
-        ({"private_key": "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----"},
-         "not a readable"),
+        (
+            {"private_key": "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----"},
+            "not a readable",
+        ),
     ],
 )
 def test_bad_credentials_name_the_problem(

@@ -112,8 +112,16 @@ async def test_each_error_class_ends_in_the_right_status(tmp_path: Path, sandbox
     assert 3.0 in sleep.waits
     started = started_ids(sandbox)
     assert max(started.values()) == 1  # nothing ever started twice
-    assert set(started) == {"row-0", "row-2", "row-4", "row-6", "row-7", "row-9",
-                            "row-10", "row-11"}
+    assert set(started) == {
+        "row-0",
+        "row-2",
+        "row-4",
+        "row-6",
+        "row-7",
+        "row-9",
+        "row-10",
+        "row-11",
+    }
     assert summary.exit_code == ExitCode.COMPLETED_WITH_PROBLEMS
     assert sum(summary.totals.values()) == 12
 
@@ -140,7 +148,10 @@ async def test_fatal_error_stops_the_run_and_leaves_the_rest_pending(
 async def test_unbound_rule_stops_at_the_first_375(tmp_path: Path, sandbox: Sandbox) -> None:
     """Rule 11 has no scenario: the run stops telling the operator to add scenarios or bind."""
     path = write_campaign(
-        tmp_path, sandbox, count=500, sections={"target": {"rule_id": 11}, "dispatch": {"concurrency": 3}}
+        tmp_path,
+        sandbox,
+        count=500,
+        sections={"target": {"rule_id": 11}, "dispatch": {"concurrency": 3}},
     )
     summary = await execute(campaign_at(path), RunOptions(sleep=NoWait()))
     assert summary.exit_code == ExitCode.FATAL_API_ERROR

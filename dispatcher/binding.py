@@ -1,0 +1,186 @@
+"""Campaign set-up on the account: BindScenario, and the read-only pre-flight checks.
+
+Owns the translation of ``[target]`` into BindScenario / GetRules parameters (``;``-joined
+lists, id *or* name, the application required with a rule name) and of their errors into one
+message naming the setting to fix. Nothing here starts a scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.client import VoximplantClient
+from dispatcher.config import TargetSettings
+from dispatcher.errors import ApiError, FatalApiError
+
+_SETTING_FOR_CODE: Mapping[int, str] = {
+    116: "target.application_id / target.application_name: no such application",
+    132: "target.scenarios: a scenario id does not exist in the account",
+    168: "target.scenarios: a scenario name does not exist in the account",
+    147: "target.rule_id: no such rule (in that application)",
+    156: "target.rule_name: no such rule in that application",
+    104: "the service account's role may not change rules: use an Owner, Admin or Developer key",
+    485: "target.application_id or target.application_name is required with target.rule_name",
+}
+
+
+def _application_params(target: TargetSettings) -> dict[str, str]:
+    if target.application_id is not None:
+        return {"application_id": str(target.application_id)}
+    if target.application_name is not None:
+        return {"application_name": target.application_name}
+    return {}
+
+
+def _rule_params(target: TargetSettings) -> dict[str, str]:
+    params = _application_params(target)
+    if target.rule_id is not None:
+        params["rule_id"] = str(target.rule_id)
+    elif target.rule_name is not None:
+        params["rule_name"] = target.rule_name
+    return params
+
+
+def _scenario_params(scenarios: tuple[str | int, ...]) -> dict[str, str]:
+    joined = ";".join(str(item) for item in scenarios)
+    by_id = all(isinstance(item, int) for item in scenarios)
+    return {"scenario_id" if by_id else "scenario_name": joined}
+
+
+def _describe_rule(target: TargetSettings) -> str:
+    return f"rule {target.rule_id}" if target.rule_id is not None else f"rule {target.rule_name!r}"
+
+
+def _explain(error: ApiError, action: str) -> FatalApiError:
+    where = _SETTING_FOR_CODE.get(error.code)
+    hint = f"fix {where}" if where else error.hint or "check [target] in the campaign file"
+    return FatalApiError(error.code, f"{action} failed: {error.message}", hint)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """A rule as GetRules describes it, with the scenarios bound to it."""
+
+    rule_id: int
+    rule_name: str
+    scenarios: tuple[tuple[int, str], ...]
+
+    def has(self, scenario: str | int) -> bool:
+        return any(scenario in pair for pair in self.scenarios)
+
+
+async def find_rule(client: VoximplantClient, target: TargetSettings) -> RuleInfo | None:
+    """The campaign's rule and its bound scenarios; None when no application is configured
+    (GetRules lists the rules of one application)."""
+    if not _application_params(target):
+        return None
+    params = {**_rule_params(target), "with_scenarios": "true"}
+    try:
+        answer = await client.call("GetRules", params)
+    except ApiError as error:
+        raise _explain(error, "GetRules") from None
+    for rule in answer.get("result", []):
+        if _is_target_rule(rule, target):
+            return _rule_info(rule)
+    raise FatalApiError(
+        156 if target.rule_name is not None else 147,
+        f"{_describe_rule(target)} not found in the application",
+        "fix target.rule_id / target.rule_name (and the application it belongs to)",
+    )
+
+
+def _is_target_rule(rule: Mapping[str, Any], target: TargetSettings) -> bool:
+    if target.rule_id is not None:
+        return bool(rule.get("rule_id") == target.rule_id)
+    return bool(rule.get("rule_name") == target.rule_name)
+
+
+def _rule_info(rule: Mapping[str, Any]) -> RuleInfo:
+    scenarios = tuple(
+        (int(item["scenario_id"]), str(item["scenario_name"])) for item in rule.get("scenarios", [])
+    )
+    return RuleInfo(int(rule["rule_id"]), str(rule["rule_name"]), scenarios)
+
+
+async def bind_scenarios(
+    client: VoximplantClient, target: TargetSettings, *, bind: bool = True
+) -> list[str]:
+    """Bind (or unbind) ``target.scenarios`` to the rule; idempotent. Returns what was done."""
+    if not target.scenarios:
+        raise FatalApiError(
+            0,
+            "no scenarios to bind",
+            'list them in the campaign file: scenarios = ["name"] under [target]',
+        )
+    before = await find_rule(client, target)
+    params = {
+        **_rule_params(target),
+        **_scenario_params(target.scenarios),
+        "bind": "true" if bind else "false",
+    }
+    try:
+        await client.call("BindScenario", params)
+    except ApiError as error:
+        raise _explain(error, "BindScenario") from None
+    return _bind_messages(target, before, bind)
+
+
+def _bind_messages(target: TargetSettings, before: RuleInfo | None, bind: bool) -> list[str]:
+    rule = _describe_rule(target)
+    messages = []
+    for scenario in target.scenarios:
+        was_bound = None if before is None else before.has(scenario)
+        if bind:
+            state = "already bound to" if was_bound else "bound to"
+        else:
+            state = "unbound from" if was_bound or was_bound is None else "was not bound to"
+        messages.append(f"scenario {scenario!r} {state} {rule}")
+    return messages
+
+
+async def preflight(client: VoximplantClient, target: TargetSettings) -> list[str]:
+    """Read-only checks that the rule resolves and will have a scenario: what a dry run says."""
+    rule = await find_rule(client, target)
+    if rule is None:
+        return [
+            f"{_describe_rule(target)}: not checked (set target.application_id or "
+            "target.application_name so the rule can be looked up)"
+        ]
+    notes = [f"{_describe_rule(target)} found (id {rule.rule_id}, name {rule.rule_name!r})"]
+    if target.scenarios:
+        await _check_scenarios_exist(client, target.scenarios)
+        missing = [s for s in target.scenarios if not rule.has(s)]
+        would = "would bind " + ", ".join(map(repr, missing)) if missing else "all already bound"
+        notes.append(f"scenarios {list(target.scenarios)}: {would}")
+    elif not rule.scenarios:
+        raise FatalApiError(
+            375,
+            f"no scenario is bound to {_describe_rule(target)}",
+            "add scenarios = [...] under [target] in the campaign file, or run "
+            "`vox-dispatch bind CAMPAIGN.toml`",
+        )
+    else:
+        names = ", ".join(name for _, name in rule.scenarios)
+        notes.append(f"bound scenarios: {names}")
+    return notes
+
+
+async def _check_scenarios_exist(
+    client: VoximplantClient, scenarios: tuple[str | int, ...]
+) -> None:
+    try:
+        answer = await client.call("GetScenarios", {"count": "1000"})
+    except ApiError as error:
+        raise _explain(error, "GetScenarios") from None
+    known: set[str | int] = set()
+    for item in answer.get("result", []):
+        known.update((int(item["scenario_id"]), str(item["scenario_name"])))
+    unknown = [s for s in scenarios if s not in known]
+    if unknown:
+        raise FatalApiError(
+            168 if isinstance(unknown[0], str) else 132,
+            f"unknown scenario(s) {unknown}",
+            "fix target.scenarios: every entry must name an existing scenario",
+        )

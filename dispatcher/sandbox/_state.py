@@ -1,0 +1,35 @@
+"""The live state one sandbox server works on: account, ledger, counters, script, knobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._account import Account
+from ._auth import TokenVerifier
+from ._faults import Fault
+from ._ledger import Ledger, Stats
+
+
+@dataclass(eq=False, slots=True)
+class State:
+    """Everything a request handler reads or changes. Only the event loop touches it."""
+
+    account: Account
+    verifier: TokenVerifier
+    stats: Stats
+    now: Callable[[], float]
+    ledger: Ledger = field(default_factory=Ledger)
+    faults: list[Fault] = field(default_factory=list)
+    latency_s: float = 0.0
+    cap: int = 200
+    cap_retry_after: float | None = None
+    media_host: str = "127.0.0.1:0"
+
+    def config_json(self) -> dict[str, object]:
+        """The run-time knobs as ``POST /_sandbox/config`` reports them."""
+        return {
+            "latency_s": self.latency_s,
+            "cap": self.cap,
+            "cap_retry_after": self.cap_retry_after,
+        }
