@@ -15,15 +15,18 @@ import signal
 import sqlite3
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from dispatcher import state
+from dispatcher.binding import bind_scenarios, preflight
 from dispatcher.config import Campaign, load_campaign
 from dispatcher.errors import ConfigError, DispatcherError, ExitCode
+from dispatcher.lock import CampaignLock
 from dispatcher.report import Summary
-from dispatcher.runner import CampaignRun, RunOptions, execute
+from dispatcher.runner import CampaignRun, RunOptions, execute, open_client
+from dispatcher.validation import validate, validate_async
 
 log = logging.getLogger("dispatcher")
 
@@ -52,6 +55,12 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--concurrency", type=int, help="override dispatch.concurrency (max 199)")
     run.add_argument("--rate", type=float, help="override dispatch.rate_per_s (calls per second)")
     run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="everything but starting scenarios: validate the CSV, check credentials, the API, "
+        "the rule and the scenarios, and say how many rows would be sent",
+    )
+    run.add_argument(
         "--redial-uncertain",
         action="store_true",
         help="ALSO SEND rows recorded as uncertain. Their request was sent and its fate is "
@@ -69,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
+    validate = commands.add_parser(
+        "validate",
+        help="read and check the CSV as a run would; sends nothing, no network",
+    )
+    _add_campaign(validate)
+    validate.add_argument("--csv", type=Path, help="override the campaign's csv file")
+    validate.add_argument("--output-dir", type=Path, help="override the campaign's output_dir")
+    bind = commands.add_parser(
+        "bind", help="bind the campaign's scenarios to its rule (BindScenario); idempotent"
+    )
+    _add_campaign(bind)
+    bind.add_argument("--unbind", action="store_true", help="remove the binding instead")
+    bind.add_argument("--sandbox", action="store_true", help="against the local simulator")
+    bind.add_argument("--credentials", type=Path, help="override [api] credentials")
+    bind.add_argument("--api-url", help="override [api] base_url")
     status = commands.add_parser(
         "status", help="totals by state and the uncertain rows (read-only, safe during a run)"
     )
@@ -164,10 +188,45 @@ async def _run(args: argparse.Namespace) -> int:
     async with _maybe_sandbox(campaign, args.sandbox) as sandbox_overrides:
         if sandbox_overrides:
             campaign = load_campaign(args.campaign, {**_overrides(args), **sandbox_overrides})
+        if args.dry_run:
+            return await _dry_run(campaign)
         options = RunOptions(redial_uncertain=args.redial_uncertain)
         summary = await execute(campaign, options, on_start=_install_signal_handlers)
     _print_summary(summary)
     return summary.exit_code
+
+
+async def _dry_run(campaign: Campaign) -> int:
+    report = await validate_async(campaign)
+    print("\n".join(report.lines()))
+    with CampaignLock(campaign.output_dir):
+        pass  # a real run would stop here if another one held the campaign
+    async with open_client(campaign) as client:
+        for note in await preflight(client, campaign.target):
+            print(note)
+    if report.valid == 0:
+        print("dry run: no valid row: a run would send nothing")
+        return ExitCode.NOTHING_VALID
+    print(f"dry run: a run would send {report.to_send} rows now; nothing was sent")
+    return ExitCode.OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    campaign = load_campaign(args.campaign, _overrides(args))
+    report = validate(campaign)
+    print("\n".join(report.lines()))
+    return ExitCode.OK if report.valid else ExitCode.NOTHING_VALID
+
+
+async def _bind(args: argparse.Namespace) -> int:
+    campaign = load_campaign(args.campaign, _overrides(args))
+    async with _maybe_sandbox(campaign, args.sandbox) as sandbox_overrides:
+        if sandbox_overrides:
+            campaign = load_campaign(args.campaign, {**_overrides(args), **sandbox_overrides})
+        async with open_client(campaign) as client:
+            for message in await bind_scenarios(client, campaign.target, bind=not args.unbind):
+                print(message)
+    return ExitCode.OK
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -238,14 +297,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (never raises for expected problems)."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": lambda a: asyncio.run(_run(a)),
+        "validate": _validate,
+        "bind": lambda a: asyncio.run(_bind(a)),
+        "status": _status,
+        "report": _report,
+        "sandbox": _sandbox,
+    }
     try:
-        if args.command == "run":
-            return asyncio.run(_run(args))
-        if args.command == "status":
-            return _status(args)
-        if args.command == "report":
-            return _report(args)
-        return _sandbox(args)
+        return commands[args.command](args)
     except DispatcherError as exc:
         print(f"vox-dispatch: {exc}", file=sys.stderr)
         return int(exc.exit_code)

@@ -9,12 +9,13 @@ rows on a fatal answer or a signal and let what is in flight finish; always leav
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -268,6 +269,16 @@ async def _mark_abandoned(writer: state.StateWriter) -> None:
         )
 
     await writer.run(op)
+
+
+@contextlib.asynccontextmanager
+async def open_client(campaign: Campaign) -> AsyncIterator[VoximplantClient]:
+    """A client with the campaign's credentials (for set-up commands and dry runs)."""
+    tokens = TokenSource(
+        load_credentials(campaign.credentials_path()), campaign.api.token_lifetime_s
+    )
+    async with VoximplantClient(campaign.api, tokens, max_connections=4) as client:
+        yield client
 
 
 async def execute(
