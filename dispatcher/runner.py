@@ -43,7 +43,7 @@ from dispatcher.source import Rejection, Target, TargetReader
 
 log = logging.getLogger(__name__)
 
-REGISTER_BATCH = 512
+REGISTER_BATCH = 2048
 """Rows looked up and registered per state transaction while reading."""
 
 

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS rows (
     finished_at REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rows_by_run ON rows (seen_run, status);
+CREATE INDEX IF NOT EXISTS rows_by_phone ON rows (phone) WHERE phone IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rejects (
     line INTEGER PRIMARY KEY,
     key TEXT,
@@ -149,38 +150,56 @@ class _Registrar:
     ) -> list[Target]:
         targets = [item for item in batch if isinstance(item, Target)]
         known = _existing(conn, [t.key for t in targets]) if targets else {}
+        phones: dict[str, int] = {}
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
         to_send: list[Target] = []
         for item in batch:
             if isinstance(item, Rejection):
                 _insert_reject(
                     conn, item, Status.SUPPRESSED if item.suppressed else Status.REJECTED
                 )
-            elif self._accept(conn, item, known):
-                to_send.append(item)
+            elif self._accept(conn, item, known, phones):
+                previous = known[item.key]
+                if previous[1] is None:
+                    inserts.append(
+                        (item.key, item.line, item.phone, Status.PENDING.value, self.run)
+                    )
+                    to_send.append(item)
+                else:
+                    updates.append((item.line, item.phone, self.run, item.key))
+                    if previous[1] in self.sendable:
+                        to_send.append(item)
+        # One statement per batch, not per row: resume of a million rows is mostly this.
+        conn.executemany(
+            "INSERT INTO rows (key, line, phone, status, seen_run) VALUES (?, ?, ?, ?, ?)", inserts
+        )
+        conn.executemany("UPDATE rows SET line = ?, phone = ?, seen_run = ? WHERE key = ?", updates)
         return to_send
 
-    def _accept(self, conn: sqlite3.Connection, target: Target, known: dict[str, Any]) -> bool:
+    def _accept(
+        self,
+        conn: sqlite3.Connection,
+        target: Target,
+        known: dict[str, Any],
+        phones: dict[str, int],
+    ) -> bool:
+        """False (and a duplicate recorded) when the key or phone was already seen this run."""
         previous = known.get(target.key)
         if previous is not None and previous[2] == self.run:
             _insert_duplicate(conn, target, previous[0], "key")
             return False
         if self.dedupe_phone and target.phone:
-            owner = _phone_owner(conn, self.run, target.phone, target.key)
+            owner = phones.get(target.phone) or _phone_owner(
+                conn, self.run, target.phone, target.key
+            )
             if owner is not None:
                 _insert_duplicate(conn, target, owner, "phone")
                 return False
-        known[target.key] = (target.line, previous[1] if previous else "pending", self.run)
-        if previous is None:
-            conn.execute(
-                "INSERT INTO rows (key, line, phone, status, seen_run) VALUES (?, ?, ?, ?, ?)",
-                (target.key, target.line, target.phone, Status.PENDING.value, self.run),
-            )
-            return True
-        conn.execute(
-            "UPDATE rows SET line = ?, phone = ?, seen_run = ? WHERE key = ?",
-            (target.line, target.phone, self.run, target.key),
-        )
-        return previous[1] in self.sendable
+            phones[target.phone] = target.line
+        # Remember the row's previous status (None: new) and that this run has now seen it.
+        known[target.key] = (target.line, previous[1] if previous else None, self.run)
+        return True
 
 
 def _insert_reject(conn: sqlite3.Connection, item: Rejection, status: Status) -> None:
