@@ -47,7 +47,7 @@ def results(path: Path) -> dict[str, dict[str, str]]:
 def test_sigkill_at_random_points_never_calls_anyone_twice(
     tmp_path: Path, server: SandboxProcess
 ) -> None:
-    """Killed three times mid-run, then finished: nobody started twice, every row accounted for."""
+    """Killed three times mid-run, then finished: nobody started twice, every row has a fate."""
     path = campaign(tmp_path, server)
     chance = random.Random(20261123)
     kills = 0

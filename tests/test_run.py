@@ -72,7 +72,7 @@ async def test_429_storm_is_absorbed(tmp_path: Path, sandbox: Sandbox, adaptive:
 
 
 async def test_each_error_class_ends_in_the_right_status(tmp_path: Path, sandbox: Sandbox) -> None:
-    """Retry-safe faults are retried to success; the unknowable ones are uncertain; API errors fail."""
+    """Retry-safe faults are retried; the unknowable ones are uncertain; API errors fail."""
     sandbox.faults = [
         Fault("api_error", match='"row-1"', code=101, msg="Invalid arguments"),
         Fault("drop_after", match='"row-2"'),
