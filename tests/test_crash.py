@@ -84,7 +84,7 @@ def test_sigkill_at_random_points_never_calls_anyone_twice(
 def test_sigterm_drains_cleanly_and_the_next_run_finishes(
     tmp_path: Path, server: SandboxProcess
 ) -> None:
-    """SIGTERM: in-flight requests finish, nothing uncertain, exit 5; a rerun sends the rest once."""
+    """SIGTERM: in-flight requests finish, nothing uncertain, exit 5; a rerun sends the rest."""
     path = campaign(tmp_path, server)
     process = start_cli("run", str(path))
     wait_until(lambda: len(server.ledger()) >= 300)
