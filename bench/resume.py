@@ -120,7 +120,7 @@ def _get(url: str, path: str) -> dict[str, object]:
     import urllib.request  # noqa: PLC0415
 
     root = url.rsplit("/platform_api", 1)[0]
-    with urllib.request.urlopen(root + path, timeout=10) as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(root + path, timeout=10) as answer:
         result: dict[str, object] = json.loads(answer.read())
         return result
 
@@ -135,7 +135,13 @@ def main() -> None:
         # RUSAGE_CHILDREN's max RSS is the largest child so far: measure each size in a fresh
         # interpreter so a big run does not mask a smaller one.
         if len(args.rows) > 1:
-            cmd = [sys.executable, __file__, "--rows", str(rows)] + (["--phone"] if args.phone else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--rows",
+                str(rows),
+                *(["--phone"] if args.phone else []),
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             print(out.stdout.splitlines()[-1])
             continue
