@@ -138,6 +138,10 @@ def test_overlapping_run_exits_with_the_lock_code_and_sends_nothing(
     path = campaign(tmp_path, server, rows=400)
     first = start_cli("run", str(path))
     wait_until(lambda: len(server.ledger()) >= 10)
+    status = start_cli("status", str(path))
+    stdout, stderr = status.communicate(timeout=30)
+    assert status.returncode == ExitCode.OK, stderr  # read-only: works while the run holds the lock
+    assert "dispatching" in stdout or "dispatched" in stdout
     second = start_cli("run", str(path))
     _, stderr = second.communicate(timeout=30)
     assert second.returncode == ExitCode.LOCK_HELD
