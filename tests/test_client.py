@@ -23,6 +23,7 @@ from dispatcher.errors import ConfigError, ExitCode
 from dispatcher.runner import RunOptions, execute
 from dispatcher.sandbox import Sandbox, start_sandbox
 from tests.conftest import NoWait, write_campaign
+from tests.keys import write_credentials
 
 
 def client_for(url: str, credentials: Path, **settings: object) -> VoximplantClient:
@@ -69,8 +70,6 @@ async def test_untrusted_certificate_is_fatal_and_places_nothing(tmp_path: Path)
 
 def test_plain_http_to_a_remote_host_is_refused(tmp_path: Path) -> None:
     """http:// would send the token in clear: refused unless the host is loopback."""
-    from tests.keys import write_credentials
-
     credentials = write_credentials(tmp_path)
     with pytest.raises(ConfigError, match="clear text"):
         client_for("http://api.example.com/platform_api", credentials)
@@ -85,8 +84,6 @@ def free_port() -> int:
 
 async def test_refused_connection_is_retried_then_left_pending(tmp_path: Path) -> None:
     """Nothing listening: every attempt is a safe Retry; the rows stay pending, none uncertain."""
-    from tests.keys import write_credentials
-
     credentials = write_credentials(tmp_path)
     url = f"http://127.0.0.1:{free_port()}/platform_api"
     path = write_campaign(
