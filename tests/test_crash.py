@@ -152,3 +152,30 @@ def test_overlapping_run_exits_with_the_lock_code_and_sends_nothing(
     assert first.returncode == ExitCode.OK
     assert max(server.started_ids().values()) == 1
     assert len(server.ledger()) == 400
+
+
+def test_grace_period_over_leaves_in_flight_rows_uncertain(
+    tmp_path: Path, server: SandboxProcess
+) -> None:
+    """SIGTERM with answers slower than the grace period: exit 5 soon, in-flight rows uncertain."""
+    server.configure(latency_s=3.0)
+    path = write_campaign(
+        tmp_path / "campaign",
+        None,
+        count=100,
+        sections={
+            "api": {"base_url": server.url, "credentials": str(server.credentials)},
+            "dispatch": {"concurrency": 10, "grace_period_s": 0.3},
+        },
+    )
+    process = start_cli("run", str(path))
+    wait_until(lambda: server.get("/_sandbox/stats")["in_flight"] >= 10)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == ExitCode.INTERRUPTED, stderr
+    assert time.monotonic() - started < 2.5  # did not wait for the 3 s answers
+    rows = results(path)
+    uncertain = [k for k, r in rows.items() if r["status"] == "uncertain"]
+    assert 0 < len(uncertain) <= 10
+    assert "grace_period_over" in stderr
