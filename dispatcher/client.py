@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import re
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import aiohttp
 
@@ -221,6 +222,8 @@ class VoximplantClient:
         self._settings = settings
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._authorization = ""
+        self._headers: dict[str, str] = {}
         self.token_refreshes = 0
 
     async def __aenter__(self) -> VoximplantClient:
@@ -235,8 +238,12 @@ class VoximplantClient:
             sock_connect=self._settings.connect_timeout_s,
             sock_read=self._settings.request_timeout_s,
         )
+        # The API answers small JSON: Accept and Accept-Encoding would only cost a header each
+        # way per request; User-Agent is not sent either (the official clients do not).
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            timeout=timeout,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
         )
         return self
 
@@ -244,34 +251,38 @@ class VoximplantClient:
         if self._session is not None:
             await self._session.close()
 
-    async def _post(self, cmd: str, params: Mapping[str, str]) -> tuple[int, str | None, bytes]:
+    def _current_headers(self) -> dict[str, str]:
+        """The request headers, rebuilt only when the token changes (aiohttp copies them)."""
+        authorization = self._tokens.header()
+        if authorization is not self._authorization:
+            self._authorization = authorization
+            self._headers = {"Authorization": authorization, "Content-Type": _FORM}
+        return self._headers
+
+    async def _post(self, cmd: str, body: bytes) -> tuple[int, str | None, bytes]:
         """Send one form-encoded POST; transport errors propagate to the caller."""
         assert self._session is not None, "use the client as an async context manager"
-        headers = {
-            "Authorization": self._tokens.header(),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        body = urlencode(params).encode()
+        headers = self._current_headers()
         async with self._session.post(self._base + cmd, data=body, headers=headers) as response:
             payload = await response.read()
             return response.status, response.headers.get("Retry-After"), payload
 
     async def start_scenarios(self, request: StartRequest) -> Outcome:
         """Send one StartScenarios; one token refresh and resend on an auth error."""
-        params = _start_params(request)
-        outcome = await self._start_once(params, request.row_specific_rule)
+        body = _start_body(request)
+        outcome = await self._start_once(body, request.row_specific_rule)
         if isinstance(outcome, Fatal) and outcome.code in _AUTH:
             self._refresh_token()
-            outcome = await self._start_once(params, request.row_specific_rule)
+            outcome = await self._start_once(body, request.row_specific_rule)
         return outcome
 
     def _refresh_token(self) -> None:
         self._tokens.invalidate(self._tokens.header())
         self.token_refreshes += 1
 
-    async def _start_once(self, params: Mapping[str, str], row_specific_rule: bool) -> Outcome:
+    async def _start_once(self, body: bytes, row_specific_rule: bool) -> Outcome:
         try:
-            status, retry_after, payload = await self._post("StartScenarios", params)
+            status, retry_after, payload = await self._post("StartScenarios", body)
         except aiohttp.ClientConnectorCertificateError as exc:
             return Fatal(0, f"TLS certificate not trusted: {exc.certificate_error}", _TLS_HINT)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
@@ -292,7 +303,7 @@ class VoximplantClient:
         """Any other (read-only or idempotent) method; raises ``ApiError`` on an error answer."""
         for attempt in range(2):
             try:
-                status, _, payload = await self._post(cmd, params)
+                status, _, payload = await self._post(cmd, urlencode(params).encode())
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise FatalApiError(0, f"TLS certificate not trusted ({exc})", _TLS_HINT) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -331,8 +342,27 @@ _TLS_HINT = (
 _NET_HINT = "check api.base_url and the network path to the API"
 
 
-def _start_params(request: StartRequest) -> dict[str, str]:
-    params: dict[str, str] = {"script_custom_data": request.script_custom_data}
+_FORM = "application/x-www-form-urlencoded"
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_ASCII = {i: chr(i) if i in _UNRESERVED else f"%{i:02X}" for i in range(128)}
+_FORM_ASCII[ord(" ")] = "+"
+
+
+def form_quote(value: str) -> str:
+    """``quote_plus(value)``, byte for byte, at about half the cost for ASCII text."""
+    # str.translate runs the table in C; non-ASCII needs UTF-8 bytes, so the stdlib does it.
+    return value.translate(_FORM_ASCII) if value.isascii() else quote_plus(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _form_field(name: str, value: object) -> str:
+    """One ``&name=value`` pair; the campaign-wide ones repeat on every row, so they are cached."""
+    return f"&{name}={form_quote(str(value))}"
+
+
+def _start_body(request: StartRequest) -> bytes:
+    """The urlencoded StartScenarios body (same bytes as ``urlencode`` of the fields)."""
+    body = "script_custom_data=" + form_quote(request.script_custom_data)
     optional = (
         ("rule_id", request.rule_id),
         ("rule_name", request.rule_name),
@@ -345,8 +375,8 @@ def _start_params(request: StartRequest) -> dict[str, str]:
     )
     for name, value in optional:
         if value is not None:
-            params[name] = str(value)
-    return params
+            body += _form_field(name, value)
+    return body.encode("ascii")
 
 
 async def close_quietly(client: VoximplantClient) -> None:

@@ -1,6 +1,7 @@
-"""What a run tells people afterwards: ``results.csv``, ``rejects.csv``, the summary.
+"""What a run tells people: its live counters, ``results.csv``, ``rejects.csv``, the summary.
 
-Everything here is derived from the state database, so ``report`` can rebuild it at any time
+``RunStats`` is what the run counts as it goes (read by the progress display and the metrics);
+everything else is derived from the state database, so ``report`` can rebuild it at any time
 and an interrupted run leaves the same files as a finished one. Files are written to a
 temporary name and renamed, so a reader never sees half a file.
 """
@@ -35,8 +36,44 @@ class RunStats:
     latency_sum_s: float = 0.0
     peak_calls_per_s: float = 0.0
     token_refreshes: int = 0
+    rows_read: int = 0
+    rejected: int = 0
+    """Rows of this run's input that cannot be sent (invalid or suppressed)."""
+    skipped: int = 0
+    """Rows not sent because an earlier run finished them, or duplicates."""
+    retrying: int = 0
+    """Rows waiting right now for their next attempt."""
+    outcomes: dict[str, int] = field(default_factory=dict)
+    """Rows sent by this run, by the status they ended in."""
     _second: int = 0
     _calls_this_second: int = 0
+
+    def note_batch(self, read: int, rejected: int, skipped: int) -> None:
+        """A batch of input rows was registered; ``rejected + skipped`` of them are done."""
+        self.rows_read += read
+        self.rejected += rejected
+        self.skipped += skipped
+
+    def note_outcome(self, status: str) -> None:
+        self.outcomes[status] = self.outcomes.get(status, 0) + 1
+
+    @property
+    def done(self) -> int:
+        """Input rows this run has finished with, whatever the result."""
+        return self.rejected + self.skipped + sum(self.outcomes.values())
+
+    def counts(self) -> dict[str, int]:
+        """Live counts for the progress display (``deferred``: left pending for the next run)."""
+        outcome = self.outcomes.get
+        return {
+            "dispatched": outcome(state.Status.DISPATCHED.value, 0),
+            "retrying": self.retrying,
+            "failed": outcome(state.Status.FAILED.value, 0),
+            "uncertain": outcome(state.Status.UNCERTAIN.value, 0),
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "deferred": outcome(state.Status.PENDING.value, 0),
+        }
 
     def observe(self, latency_s: float) -> None:
         self.requests += 1
@@ -68,6 +105,15 @@ class RunStats:
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started_monotonic
+
+    def histogram(self) -> dict[str, int]:
+        """Cumulative request counts by latency upper bound, Prometheus style (``+Inf`` last)."""
+        cumulative: dict[str, int] = {}
+        seen = 0
+        for bound, count in zip((*LATENCY_BUCKETS_S, None), self.latency_buckets, strict=True):
+            seen += count
+            cumulative["+Inf" if bound is None else repr(bound)] = seen
+        return cumulative
 
 
 def _write_atomically(path: Path, rows: Iterable[Sequence[Any]], header: Sequence[str]) -> int:
@@ -141,23 +187,68 @@ class Summary:
             f"{self.elapsed_s:.1f}s, {rate:.1f} calls/s; {self.reason}"
         )
 
+    def lines(self) -> list[str]:
+        """The printed end-of-run summary (the same facts as ``summary.json``)."""
+        return summary_lines(self.as_dict())
+
+
+def _seconds(value: Any) -> str:
+    return "-" if value is None else f"{float(value) * 1000:g}ms"
+
+
+def summary_lines(data: dict[str, Any]) -> list[str]:
+    """Human lines for a summary dict (a run's, or one read back from the state)."""
+    width = max((len(status) for status in data["totals"]), default=0)
+    counts = [f"  {status:<{width}}  {count}" for status, count in data["totals"].items()]
+    get = data.get
+    return [
+        f"campaign {data['campaign']}, run {data['run']}: {data['rows']} rows in "
+        f"{float(data['elapsed_s']):.1f}s",
+        *counts,
+        f"  calls/s: mean {get('mean_calls_per_s', 0)}, peak {get('peak_calls_per_s', 0)}; "
+        f"{get('requests', 0)} requests",
+        f"  API latency: p50 {_seconds(get('latency_p50_s'))}, "
+        f"p95 {_seconds(get('latency_p95_s'))}, p99 {_seconds(get('latency_p99_s'))}",
+        f"  retries: {get('retries', 0)} ({get('throttled_429', 0)} after a 429); "
+        f"token refreshes: {get('token_refreshes', 0)}",
+        f"  exit code {data['exit_code']}: {data['reason']}",
+    ]
+
 
 def stats_fields(stats: RunStats) -> dict[str, Any]:
+    """The run's counters as summary fields (``summary.json``, state, metrics)."""
     elapsed = max(stats.elapsed_s(), 1e-9)
+    mean = round(stats.requests / elapsed, 1)
     return {
+        "started_at": _iso(stats.started_at),
+        "finished_at": _iso(time.time()),
         "requests": stats.requests,
-        "mean_calls_per_s": round(stats.requests / elapsed, 1),
-        "peak_calls_per_s": stats.peak_calls_per_s,
+        "mean_calls_per_s": mean,
+        # Peaks are counted per clock second; a run shorter than two of them has only its mean.
+        "peak_calls_per_s": max(stats.peak_calls_per_s, mean),
         "latency_p50_s": stats.percentile(0.5),
         "latency_p95_s": stats.percentile(0.95),
         "latency_p99_s": stats.percentile(0.99),
         "throttled_429": stats.throttled,
         "retries": stats.retries,
+        "retries_other": stats.retries - stats.throttled,
         "token_refreshes": stats.token_refreshes,
+        "latency_sum_s": round(stats.latency_sum_s, 6),
+        "latency_histogram_s": stats.histogram(),
     }
 
 
 def write_summary(summary: Summary, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)
+
+
+def stored_summary(conn: sqlite3.Connection, run: int) -> dict[str, Any] | None:
+    """The summary ``run`` stored when it ended; None while it runs or if it crashed."""
+    row = conn.execute("SELECT summary FROM runs WHERE id = ?", (run,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    data: dict[str, Any] = json.loads(row[0])
+    return data

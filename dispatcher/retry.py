@@ -85,6 +85,22 @@ async def send_with_retry(
     Returns the last outcome (a ``Retry`` when the budget ran out) and the number of attempts.
     ``on_retry(outcome, wait_s)`` is told about each wait before it starts.
     """
+    # Almost every row is answered at the first attempt: building tenacity's machinery for it
+    # cost more CPU than the HTTP request. Only a first ``Retry`` enters the retry loop, which
+    # is handed that outcome as its attempt 1, so the policy sees the same history either way.
+    first = await attempt()
+    if not isinstance(first, Retry):
+        return first, 1
+    return await _retry_after_first(first, attempt, policy, sleep, on_retry)
+
+
+async def _retry_after_first(
+    first: Retry,
+    attempt: Callable[[], Awaitable[Outcome]],
+    policy: RetryPolicy,
+    sleep: Sleep,
+    on_retry: Callable[[Retry, float], None] | None,
+) -> tuple[Outcome, int]:
 
     def before_sleep(state: RetryCallState) -> None:
         outcome = _last_outcome(state)
@@ -100,10 +116,13 @@ async def send_with_retry(
         retry_error_callback=_last_outcome,
         reraise=True,
     )
-    attempts = 0
+    attempts = 1
+    replay: list[Outcome] = [first]
 
     async def counted() -> Outcome:
         nonlocal attempts
+        if replay:
+            return replay.pop()
         attempts += 1
         return await attempt()
 

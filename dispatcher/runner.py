@@ -35,6 +35,7 @@ from dispatcher.client import (
 from dispatcher.config import Campaign
 from dispatcher.errors import DispatcherError, ExitCode, FatalApiError
 from dispatcher.lock import CampaignLock
+from dispatcher.logs import event
 from dispatcher.pool import InFlightLimit, Throttle, WorkerPool
 from dispatcher.report import RunStats, Summary, stats_fields, write_rejects, write_results
 from dispatcher.report import write_summary as write_summary_file
@@ -44,6 +45,9 @@ from dispatcher.source import Rejection, Target, TargetReader
 log = logging.getLogger(__name__)
 
 REGISTER_BATCH = 2048
+FIRST_BATCH = 32
+"""The first batches are small so the first request leaves within milliseconds of start-up;
+they double up to ``REGISTER_BATCH``, where one transaction carries thousands of rows."""
 """Rows looked up and registered per state transaction while reading."""
 
 
@@ -145,10 +149,23 @@ class CampaignRun:
         """Stop taking rows; in-flight requests finish; the rest stays pending."""
         if fatal is not None and self.stop.fatal is None:
             self.stop.fatal = fatal
-            log.error("run_stopped reason=fatal_api_error code=%s: %s", fatal.code, fatal)
+            event(
+                log,
+                logging.ERROR,
+                "run_stopping",
+                reason="fatal_api_error",
+                code=fatal.code,
+                message=str(fatal),
+            )
         if interrupted and not self.stop.interrupted:
             self.stop.interrupted = True
-            log.warning("run_stopping reason=signal: finishing in-flight requests")
+            event(
+                log,
+                logging.WARNING,
+                "run_stopping",
+                reason="signal",
+                message="finishing in-flight requests",
+            )
         self.stop.event.set()
 
     async def dispatch_one(
@@ -167,9 +184,13 @@ class CampaignRun:
             return await self.throttle.run(lambda: self._timed(client, request), _is_throttled)
 
         outcome, attempts = await send_with_retry(
-            attempt, self.policy, self.options.sleep, self._on_retry
+            attempt, self.policy, self._retry_sleep, self._on_retry
         )
-        writer.submit(state.record(target.key, _row_result(outcome, attempts)))
+        result = _row_result(outcome, attempts)
+        writer.submit(state.record(target.key, result))
+        self.stats.note_outcome(result.status.value)
+        if log.isEnabledFor(logging.DEBUG):
+            _log_row(target, result)
         if isinstance(outcome, Fatal):
             self.request_stop(fatal=outcome.error())
 
@@ -183,7 +204,15 @@ class CampaignRun:
         self.stats.retries += 1
         if outcome.status == 429:
             self.stats.throttled += 1
-        log.debug("retry_scheduled reason=%r wait_s=%.3f", outcome.reason, wait_s)
+        event(log, logging.DEBUG, "retry_scheduled", reason=outcome.reason, wait_s=round(wait_s, 3))
+
+    async def _retry_sleep(self, seconds: float) -> None:
+        """The injected sleep, counting the rows waiting for their next attempt."""
+        self.stats.retrying += 1
+        try:
+            await self.options.sleep(seconds)
+        finally:
+            self.stats.retrying -= 1
 
     async def feed(
         self, reader: TargetReader, writer: state.StateWriter, pool: WorkerPool[Target], run: int
@@ -195,15 +224,36 @@ class CampaignRun:
             dedupe_phone=self.campaign.columns.dedupe == "phone",
         )
         rows: Iterator[Target | Rejection] = iter(reader)
-        while batch := list(islice(rows, REGISTER_BATCH)):
+        size = FIRST_BATCH
+        while batch := list(islice(rows, size)):
+            size = min(size * 2, REGISTER_BATCH)
             self.last_line = batch[-1].line
             if self.stop.interrupted:
                 self.read_all = False
                 return
             to_send: list[Target] = await writer.run(functools.partial(registrar, batch=batch))
+            rejected = sum(isinstance(item, Rejection) for item in batch)
+            self.stats.note_batch(len(batch), rejected, len(batch) - rejected - len(to_send))
             for target in to_send:
                 if not self.stop.requested:
                     await pool.put(target)
+
+
+def _log_row(target: Target, result: state.RowResult) -> None:
+    # Debug only; the formatter masks the phone (and drops custom data unless asked for).
+    event(
+        log,
+        logging.DEBUG,
+        "row_sent",
+        line=target.line,
+        key=target.key,
+        phone=target.phone,
+        status=result.status.value,
+        attempts=result.attempts,
+        call_session_history_id=result.call_session_history_id,
+        error_code=result.error_code,
+        custom_data=target.custom_data,
+    )
 
 
 def _is_throttled(outcome: Outcome) -> bool:
@@ -239,7 +289,7 @@ async def _drain(run: CampaignRun, pool: WorkerPool[Target], feeder: asyncio.Tas
     try:
         await asyncio.wait_for(pool.join(), timeout=run.campaign.dispatch.grace_period_s)
     except TimeoutError:
-        log.warning("grace_period_over: requests still in flight are recorded as uncertain")
+        event(log, logging.WARNING, "grace_period_over", in_flight_become="uncertain")
         pool.cancel()
 
 
@@ -250,7 +300,7 @@ async def _bind_first(run: CampaignRun, client: VoximplantClient) -> None:
         return
     try:
         for message in await bind_scenarios(client, target):
-            log.info("bind %s", message)
+            event(log, logging.INFO, "scenarios_bound", message=message)
     except FatalApiError as error:
         run.request_stop(fatal=error)
 
@@ -313,7 +363,7 @@ async def _locked_run(
     run = CampaignRun(campaign, options)
     writer = state.StateWriter(campaign.state_path, asyncio.get_running_loop())
     run_id: int = await writer.run(lambda conn: state.start_run(conn, os.getpid()))
-    log.info("run_started campaign=%s run=%d csv=%s", campaign.name, run_id, campaign.csv)
+    event(log, logging.INFO, "run_started", campaign=campaign.name, run=run_id, csv=campaign.csv)
     try:
         async with VoximplantClient(
             campaign.api, tokens, max_connections=campaign.dispatch.concurrency
@@ -361,7 +411,17 @@ async def _finish(
         conn.close()
     await writer.run(state.finish_run(run_id, int(code), summary.as_dict()))
     await writer.close()
-    log.info("run_finished %s", summary.line())
+    event(
+        log,
+        logging.INFO,
+        "run_finished",
+        campaign=campaign.name,
+        run=run_id,
+        exit_code=summary.exit_code,
+        reason=summary.reason,
+        elapsed_s=round(summary.elapsed_s, 3),
+        **summary.totals,
+    )
     return summary
 
 

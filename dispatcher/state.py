@@ -226,6 +226,8 @@ def _insert_duplicate(conn: sqlite3.Connection, target: Target, first_line: int,
 
 
 Op = Callable[[sqlite3.Connection], Any]
+_Resolved = tuple[asyncio.Future[Any], Any, BaseException | None]
+"""A waiter and what to hand it once the group has committed: a value or an error."""
 
 
 class StateWriter:
@@ -291,7 +293,8 @@ class StateWriter:
                 batch.append(self._ops.get_nowait())
             except queue.Empty:
                 break
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        results: list[_Resolved] = []
+        updates = _UpdateGroups(conn, results)
         conn.execute("BEGIN IMMEDIATE")
         keep_going = True
         for item in batch:
@@ -299,12 +302,17 @@ class StateWriter:
                 keep_going = False
                 continue
             op, future = item
+            if isinstance(op, RowUpdate):
+                updates.add(op, future)
+                continue
+            updates.flush()  # any other op may read or write the rows: it sees them done
             try:
                 value, error = op(conn), None
             except Exception as exc:  # handed to the waiting coroutine, which re-raises it
                 value, error = None, exc
             if future is not None:
                 results.append((future, value, error))
+        updates.flush()
         conn.execute("COMMIT")
         self.commits += 1
         if results:
@@ -312,7 +320,58 @@ class StateWriter:
         return keep_going
 
 
-def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+class _UpdateGroups:
+    """Row updates of one commit group, gathered by statement and run as ``executemany``.
+
+    Claims and outcomes arrive interleaved (a worker records one row and claims the next), so
+    they are gathered per statement, not per consecutive run. That reorders updates of
+    *different* rows only: a second update of a row already gathered flushes first, and so
+    does any other op, so every row's updates and every op see the order they were sent in.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, results: list[_Resolved]) -> None:
+        self._conn = conn
+        self._results = results
+        self._by_sql: dict[str, list[tuple[RowUpdate, asyncio.Future[Any] | None]]] = {}
+        self._keys: set[Any] = set()
+
+    def add(self, update: RowUpdate, future: asyncio.Future[Any] | None) -> None:
+        key = update.params[-1]
+        if key in self._keys:
+            self.flush()
+        self._keys.add(key)
+        self._by_sql.setdefault(update.sql, []).append((update, future))
+
+    def flush(self) -> None:
+        for sql, group in self._by_sql.items():
+            self._run(sql, group)
+        self._by_sql.clear()
+        self._keys.clear()
+
+    def _run(self, sql: str, group: list[tuple[RowUpdate, asyncio.Future[Any] | None]]) -> None:
+        conn, results = self._conn, self._results
+        conn.execute("SAVEPOINT updates")
+        try:
+            conn.executemany(sql, [update.params for update, _ in group])
+        except sqlite3.Error:
+            # Undo the partial batch, then run the updates one by one so only the failing
+            # one's waiter sees the error, as when every op ran on its own.
+            conn.execute("ROLLBACK TO updates")
+            for update, future in group:
+                try:
+                    update(conn)
+                except sqlite3.Error as exc:
+                    if future is not None:
+                        results.append((future, None, exc))
+                    continue
+                if future is not None:
+                    results.append((future, None, None))
+        else:
+            results.extend((future, None, None) for _, future in group if future is not None)
+        conn.execute("RELEASE updates")
+
+
+def _resolve(results: list[_Resolved]) -> None:
     for future, value, error in results:
         if future.done():
             continue
@@ -347,14 +406,37 @@ def make_registrar(run: int, *, redial_uncertain: bool, dedupe_phone: bool) -> _
     return _Registrar(run, redial_uncertain=redial_uncertain, dedupe_phone=dedupe_phone)
 
 
-def claim(key: str) -> Op:
-    def op(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "UPDATE rows SET status = ?, sent_at = ? WHERE key = ?",
-            (Status.DISPATCHING.value, time.time(), key),
-        )
+class RowUpdate:
+    """One parameterised statement on one row: an op the writer can batch.
 
-    return op
+    The row's key is the last parameter. Calling it runs it like any op; the writer runs the
+    ones of a commit group that share ``sql`` as one ``executemany`` (one C loop instead of a
+    Python call per row), never reordering two updates of the same row.
+    """
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.sql = sql
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"<RowUpdate {self.sql.split(' SET ', 1)[-1][:40]!r} key={self.params[-1]!r}>"
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        conn.execute(self.sql, self.params)
+
+
+_CLAIM = "UPDATE rows SET status = ?, sent_at = ? WHERE key = ?"
+_RECORD = (
+    "UPDATE rows SET status = ?, attempts = attempts + ?, call_session_history_id = ?, "
+    "media_url = ?, error_code = ?, error = ?, finished_at = ? WHERE key = ?"
+)
+
+
+def claim(key: str) -> Op:
+    """Mark ``key`` as in flight (``sent_at`` is now: the request leaves once this commits)."""
+    return RowUpdate(_CLAIM, (Status.DISPATCHING.value, time.time(), key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,23 +452,20 @@ class RowResult:
 
 
 def record(key: str, result: RowResult) -> Op:
-    def op(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "UPDATE rows SET status = ?, attempts = attempts + ?, call_session_history_id = ?, "
-            "media_url = ?, error_code = ?, error = ?, finished_at = ? WHERE key = ?",
-            (
-                result.status.value,
-                result.attempts,
-                result.call_session_history_id,
-                result.media_url,
-                result.error_code,
-                result.error,
-                time.time(),
-                key,
-            ),
-        )
-
-    return op
+    """Write what became of ``key`` (``finished_at`` is now: the answer has just arrived)."""
+    return RowUpdate(
+        _RECORD,
+        (
+            result.status.value,
+            result.attempts,
+            result.call_session_history_id,
+            result.media_url,
+            result.error_code,
+            result.error,
+            time.time(),
+            key,
+        ),
+    )
 
 
 def release(key: str) -> Op:
