@@ -119,15 +119,29 @@ class RunStats:
 def _write_atomically(path: Path, rows: Iterable[Sequence[Any]], header: Sequence[str]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    count = 0
+    counted = _Counted(rows)
     with temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        for row in rows:
-            writer.writerow(["" if value is None else value for value in row])
-            count += 1
+        writer.writerows(counted)  # csv writes None as an empty field
     os.replace(temporary, path)
-    return count
+    return counted.count
+
+
+class _Counted:
+    """Passes rows through, counting them (writerows keeps the loop in C)."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._rows = iter(rows)
+        self.count = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> Sequence[Any]:
+        row = next(self._rows)
+        self.count += 1
+        return row
 
 
 def _iso(value: Any) -> str | None:
@@ -138,8 +152,7 @@ def _iso(value: Any) -> str | None:
 
 def write_results(conn: sqlite3.Connection, run: int, path: Path) -> int:
     """``results.csv``: one line per input row of ``run``, in line order."""
-    rows = ((*row[:8], _iso(row[8]), _iso(row[9])) for row in state.result_rows(conn, run))
-    return _write_atomically(path, rows, state.RESULT_COLUMNS)
+    return _write_atomically(path, state.result_rows(conn, run), state.RESULT_COLUMNS)
 
 
 def write_rejects(conn: sqlite3.Connection, header: Sequence[str], path: Path) -> int:
