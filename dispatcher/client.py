@@ -10,8 +10,6 @@ re-sent automatically.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import ipaddress
 import json
@@ -377,9 +375,3 @@ def _start_body(request: StartRequest) -> bytes:
         if value is not None:
             body += _form_field(name, value)
     return body.encode("ascii")
-
-
-async def close_quietly(client: VoximplantClient) -> None:
-    """Close without raising (used on the way out of an interrupted run)."""
-    with contextlib.suppress(aiohttp.ClientError, asyncio.CancelledError, OSError):
-        await client.__aexit__(None, None, None)

@@ -43,9 +43,6 @@ class Status(StrEnum):
     SUPPRESSED = "suppressed"
 
 
-DONE = frozenset({Status.DISPATCHED, Status.FAILED})
-"""Rows that a later run never sends again."""
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
     key TEXT PRIMARY KEY,
@@ -109,14 +106,6 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         conn.executescript(_SCHEMA)
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What register() decided for one input row."""
-
-    target: Target
-    send: bool
 
 
 def _existing(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, tuple[int, str, int]]:
