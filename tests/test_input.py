@@ -170,3 +170,40 @@ async def test_validate_and_run_agree(tmp_path_factory, rows: list[dict[str, str
         assert report.rows == sum(summary.totals.values())
         assert report.valid == summary.totals["dispatched"] == len(server.ledger)
         assert report.duplicates + sum(report.rejected.values()) == summary.totals["rejected"]
+
+
+async def test_per_row_overrides(tmp_path: Path, sandbox: Sandbox) -> None:
+    """Override columns steer single rows; a bad per-row rule fails that row, not the run."""
+    text = (
+        "id,rule,ip,where\n"
+        "1,,,\n"  # campaign defaults
+        "2,outbound,10.0.0.7,eu\n"  # rule by name, placement per row
+        "3,11,,\n"  # rule 11 has nothing bound: this row fails, the run goes on
+        "4,12x,not-an-ip,\n"  # bad IP: rejected before sending
+        "5,10,,\n"
+    )
+    columns = {
+        "rule_column": "rule",
+        "reference_ip_column": "ip",
+        "server_location_column": "where",
+    }
+    path = write_campaign(
+        tmp_path,
+        sandbox,
+        csv_text=text,
+        sections={"target": {"application_id": 1}, "columns": columns},
+    )
+    campaign = load_campaign(path)
+    summary = await execute(campaign, RunOptions(sleep=NoWait()))
+    status = {r["key"]: r for r in read_results(campaign)}
+    assert {k: r["status"] for k, r in status.items()} == {
+        "1": "dispatched",
+        "2": "dispatched",
+        "3": "failed",
+        "4": "rejected",
+        "5": "dispatched",
+    }
+    assert status["3"]["error_code"] == "375"
+    entry = next(e for e in sandbox.ledger if json.loads(e.script_custom_data)["id"] == "2")
+    assert (entry.rule_id, entry.reference_ip, entry.server_location) == (10, "10.0.0.7", "eu")
+    assert summary.exit_code == 1
