@@ -3,7 +3,9 @@
 Owns *how many* requests are out at once and *how fast* they start. ``InFlightLimit`` is the
 cap (never above the configured concurrency) and, when adaptive, shrinks multiplicatively when
 the API answers 429 and grows back by one per window of clean answers (AIMD), so a campaign
-sharing the account's 200-request budget with other clients stops hammering it. The optional
+sharing the account's 200-request budget with other clients stops hammering it. A cut that
+follows growth is gentle (the limit has just crossed the budget); cuts in a row are hard (the
+budget is far below the limit, e.g. at start-up). The optional
 rate is an ``aiolimiter.AsyncLimiter``. A worker sleeping on a backoff holds no slot.
 """
 
@@ -19,6 +21,9 @@ from aiolimiter import AsyncLimiter
 T = TypeVar("T")
 
 DECREASE_FACTOR = 0.7
+"""Cut on a 429 when the limit has not grown since the last cut: far above the budget."""
+GENTLE_DECREASE_FACTOR = 0.9
+"""Cut on the first 429 after growth: the limit just crossed the budget by a step or two."""
 
 
 class InFlightLimit:
@@ -33,12 +38,13 @@ class InFlightLimit:
         self.decreases = 0
         self._epoch = 0
         self._clean = 0
+        self._grown_since_cut = False
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def __repr__(self) -> str:
         return (
             f"<InFlightLimit in_flight={self.in_flight} limit={int(self.limit)}/{self.ceiling} "
-            f"peak={self.peak} waiters={len(self._waiters)}>"
+            f"peak={self.peak} decreases={self.decreases} waiters={len(self._waiters)}>"
         )
 
     async def acquire(self) -> int:
@@ -69,15 +75,18 @@ class InFlightLimit:
             # Only the first 429 of a window cuts the limit: later ones answer requests that
             # were sent before the cut and say nothing new.
             if epoch == self._epoch:
-                self.limit = max(1.0, self.limit * DECREASE_FACTOR)
+                factor = GENTLE_DECREASE_FACTOR if self._grown_since_cut else DECREASE_FACTOR
+                self.limit = max(1.0, self.limit * factor)
                 self._epoch += 1
                 self._clean = 0
+                self._grown_since_cut = False
                 self.decreases += 1
             return
         self._clean += 1
         if self._clean >= int(self.limit) and self.limit < self.ceiling:
             self.limit = min(float(self.ceiling), self.limit + 1)
             self._clean = 0
+            self._grown_since_cut = True
 
     def _wake_one(self) -> None:
         while self._waiters and self.in_flight < int(self.limit):

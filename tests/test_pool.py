@@ -45,6 +45,23 @@ def test_adaptive_limit_cuts_once_per_window_and_grows_back() -> None:
     assert int(limit.limit) == 71
 
 
+def test_a_cut_after_growth_is_gentle_and_cuts_in_a_row_are_hard() -> None:
+    """Cuts with no growth between them take 30 %; the first cut after growth takes 10 %."""
+    limit = InFlightLimit(100, adaptive=True)
+    limit.in_flight = 200
+    limit.release(limit._epoch, throttled=True)
+    limit.release(limit._epoch, throttled=True)
+    assert int(limit.limit) == 49  # 100 -> 70 -> 49: far above the budget, come down fast
+    for _ in range(49):
+        limit.release(limit._epoch, throttled=False)
+    assert int(limit.limit) == 50
+    limit.release(limit._epoch, throttled=True)
+    assert int(limit.limit) == 45  # just crossed the budget: step back a little
+    limit.release(limit._epoch, throttled=True)
+    assert int(limit.limit) == 31
+    assert limit.decreases == 4
+
+
 def test_non_adaptive_limit_never_moves() -> None:
     """Without adaptive, 429s do not change the limit."""
     limit = InFlightLimit(20)
