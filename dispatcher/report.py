@@ -8,6 +8,7 @@ temporary name and renamed, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import os
@@ -20,7 +21,9 @@ from typing import Any
 
 from dispatcher import state
 
-LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENCY_BUCKETS_S = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -78,11 +81,7 @@ class RunStats:
     def observe(self, latency_s: float) -> None:
         self.requests += 1
         self.latency_sum_s += latency_s
-        index = next(
-            (i for i, bound in enumerate(LATENCY_BUCKETS_S) if latency_s <= bound),
-            len(LATENCY_BUCKETS_S),
-        )
-        self.latency_buckets[index] += 1
+        self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_S, latency_s)] += 1
         now = int(time.monotonic())
         if now != self._second:
             self._second, self._calls_this_second = now, 0
