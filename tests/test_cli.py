@@ -100,7 +100,10 @@ def test_missing_credentials(
     [
         ({"private_key": None}, "private_key"),
         (
-            {"private_key": "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"},
+            {
+                "private_key": "-----BEGIN "
+                + "PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
+            },
             "PEM",
         ),
     ],
