@@ -182,6 +182,10 @@ class CampaignRun:
         request = _request_for(self.campaign, target)
 
         async def attempt() -> Outcome:
+            if self.stop.requested:
+                # Stopping while this row waits to retry: nothing was started, so it stays
+                # pending for the next run instead of holding the stop up for its backoff.
+                return Retry("not sent: the run is stopping")
             return await self.throttle.run(lambda: self._timed(client, request), _is_throttled)
 
         outcome, attempts = await send_with_retry(
@@ -211,7 +215,13 @@ class CampaignRun:
         """The injected sleep, counting the rows waiting for their next attempt."""
         self.stats.retrying += 1
         try:
-            await self.options.sleep(seconds)
+            if self.stop.requested:
+                return
+            sleeping = asyncio.ensure_future(self.options.sleep(seconds))
+            stopping = asyncio.ensure_future(self.stop.event.wait())
+            await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (sleeping, stopping):
+                waiter.cancel()
         finally:
             self.stats.retrying -= 1
 
@@ -228,10 +238,10 @@ class CampaignRun:
         size = FIRST_BATCH
         while batch := list(islice(rows, size)):
             size = min(size * 2, REGISTER_BATCH)
-            self.last_line = batch[-1].line
             if self.stop.interrupted:
                 self.read_all = False
                 return
+            self.last_line = batch[-1].line
             to_send: list[Target] = await writer.run(functools.partial(registrar, batch=batch))
             rejected = sum(isinstance(item, Rejection) for item in batch)
             self.stats.note_batch(len(batch), rejected, len(batch) - rejected - len(to_send))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -221,4 +222,26 @@ async def test_second_run_finds_the_lock_held(tmp_path: Path, sandbox: Sandbox) 
     campaign = campaign_at(write_campaign(tmp_path, sandbox, count=5))
     with CampaignLock(campaign.output_dir), pytest.raises(LockHeld, match="pid"):
         await execute(campaign, RunOptions(sleep=NoWait()))
+    assert len(sandbox.ledger) == 0
+
+
+async def test_fatal_stop_does_not_wait_out_other_rows_backoff(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Rows sleeping on a long Retry-After when a fatal answer comes stay pending; no long wait."""
+    sandbox.faults = [
+        Fault("http_429", match='"row-0"', retry_after=3600),
+        Fault("http_429", match='"row-1"', retry_after=3600),
+        Fault("api_error", match='"row-2"', code=127, msg="Insufficient money"),
+    ]
+    path = write_campaign(
+        tmp_path,
+        sandbox,
+        count=3,
+        sections={"dispatch": {"concurrency": 3, "max_retry_wait_s": 7200}},
+    )
+    # A real sleep: the test would hang for an hour if the stop did not cut the backoff short.
+    summary = await asyncio.wait_for(execute(campaign_at(path), RunOptions()), timeout=20)
+    assert summary.exit_code == ExitCode.FATAL_API_ERROR
+    assert summary.totals["pending"] == 3
     assert len(sandbox.ledger) == 0
