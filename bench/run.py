@@ -253,6 +253,25 @@ def run_dispatcher(
     started = time.monotonic()
     child = subprocess.Popen([VOX_DISPATCH, "run", str(campaign)], stdout=log, stderr=log)
     spy = _start_profiler(child.pid, profile)
+    status, samples = _measure(child, box, result, started, server_cpu)
+    log.close()
+    if spy is not None:
+        spy.wait(30)
+    if status != 0:
+        result.notes.append(f"exit {status}: see {work / 'dispatcher.log'}")
+    _fill_from_samples(result, samples)
+    _check(work / "out", box, result, spawned_at)
+    return result
+
+
+def _measure(
+    child: subprocess.Popen[bytes],
+    box: SandboxProcess,
+    result: Result,
+    started: float,
+    server_cpu: float,
+) -> tuple[int, list[Any]]:
+    """Wait for ``child`` while sampling it; fill in wall time, CPU, peak RSS, server CPU."""
     sampler = Sampler(child.pid, box)
     sampler.start()
     status, usage, peak_kb = _wait(child)
@@ -260,16 +279,9 @@ def run_dispatcher(
     result.server_cpu_s = box.cpu_s() - server_cpu
     sampler.done.set()
     sampler.join()
-    log.close()
-    if spy is not None:
-        spy.wait(30)
     result.cpu_s = usage.ru_utime + usage.ru_stime
     result.peak_rss_kb = peak_kb
-    if status != 0:
-        result.notes.append(f"exit {status}: see {work / 'dispatcher.log'}")
-    _fill_from_samples(result, sampler.samples)
-    _check(work / "out", box, result, spawned_at)
-    return result
+    return status, sampler.samples
 
 
 def _start_profiler(pid: int, output: Path | None) -> subprocess.Popen[bytes] | None:
@@ -389,15 +401,7 @@ def run_baseline(box: SandboxProcess, result: Result) -> Result:
     child = subprocess.Popen(
         [str(python), script, *arguments, str(RULE_ID)], env=env, stdout=subprocess.PIPE
     )
-    sampler = Sampler(child.pid, box)
-    sampler.start()
-    status, usage, peak_kb = _wait(child)
-    result.wall_s = time.monotonic() - started
-    result.server_cpu_s = box.cpu_s() - server_cpu
-    sampler.done.set()
-    sampler.join()
-    result.cpu_s = usage.ru_utime + usage.ru_stime
-    result.peak_rss_kb = peak_kb
+    status, _ = _measure(child, box, result, started, server_cpu)
     assert child.stdout is not None
     report = json.loads(child.stdout.read() or b'{"ok": 0, "errors": ["no output"]}')
     stats = box.get("stats")
