@@ -232,20 +232,18 @@ def _hard_exit(run: CampaignRun) -> None:
     with contextlib.suppress(sqlite3.Error):
         conn = sqlite3.connect(run.campaign.state_path, timeout=1.0)
         with conn:
-            conn.execute(
-                "UPDATE rows SET status = 'uncertain', error = ? WHERE status = 'dispatching'",
-                ("the run was killed while this request was in flight",),
-            )
+            state.abandon_in_flight(conn, "the run was killed while this request was in flight")
         conn.close()
     print("interrupted twice: exiting now", file=sys.stderr)
     os._exit(ExitCode.INTERRUPTED)
 
 
 @contextlib.asynccontextmanager
-async def _maybe_sandbox(campaign: Campaign, enabled: bool) -> AsyncIterator[dict[str, Any]]:
-    """With ``--sandbox``, an in-process simulator and throw-away credentials."""
-    if not enabled:
-        yield {}
+async def _campaign_for(args: argparse.Namespace) -> AsyncIterator[Campaign]:
+    """The campaign of ``args``; with ``--sandbox``, pointed at an in-process simulator."""
+    campaign = load_campaign(args.campaign, _overrides(args))
+    if not args.sandbox:
+        yield campaign
         return
     from dispatcher.sandbox import start_sandbox  # noqa: PLC0415 - only for --sandbox
 
@@ -258,7 +256,8 @@ async def _maybe_sandbox(campaign: Campaign, enabled: bool) -> AsyncIterator[dic
                 target.scenarios,
             )
             logs.event(log, logging.INFO, "sandbox_started", url=sandbox.url)
-            yield {"api.base_url": sandbox.url, "api.credentials": str(sandbox.credentials_path)}
+            local = {"api.base_url": sandbox.url, "api.credentials": str(sandbox.credentials_path)}
+            yield load_campaign(args.campaign, {**_overrides(args), **local})
 
 
 class _Display:
@@ -290,11 +289,8 @@ class _Display:
 async def _run(args: argparse.Namespace) -> int:
     name = args.campaign.stem
     try:
-        campaign = load_campaign(args.campaign, _overrides(args))
-        name = campaign.name
-        async with _maybe_sandbox(campaign, args.sandbox) as sandbox_overrides:
-            if sandbox_overrides:
-                campaign = load_campaign(args.campaign, {**_overrides(args), **sandbox_overrides})
+        async with _campaign_for(args) as campaign:
+            name = campaign.name
             if args.dry_run:
                 return await _dry_run(campaign)
             summary = await _dispatch(campaign, args)
@@ -342,13 +338,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 async def _bind(args: argparse.Namespace) -> int:
-    campaign = load_campaign(args.campaign, _overrides(args))
-    async with _maybe_sandbox(campaign, args.sandbox) as sandbox_overrides:
-        if sandbox_overrides:
-            campaign = load_campaign(args.campaign, {**_overrides(args), **sandbox_overrides})
-        async with open_client(campaign) as client:
-            for message in await bind_scenarios(client, campaign.target, bind=not args.unbind):
-                print(message)
+    async with _campaign_for(args) as campaign, open_client(campaign) as client:
+        for message in await bind_scenarios(client, campaign.target, bind=not args.unbind):
+            print(message)
     return ExitCode.OK
 
 

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -319,17 +318,11 @@ async def _bind_first(run: CampaignRun, client: VoximplantClient) -> None:
 async def _mark_abandoned(writer: state.StateWriter) -> None:
     """Requests cut off by the end of the grace period may have started a call."""
 
-    def op(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "UPDATE rows SET status = ?, error = ? WHERE status = ?",
-            (
-                state.Status.UNCERTAIN.value,
-                "the run was stopped while this request was in flight",
-                state.Status.DISPATCHING.value,
-            ),
+    await writer.run(
+        functools.partial(
+            state.abandon_in_flight, why="the run was stopped while this request was in flight"
         )
-
-    await writer.run(op)
+    )
 
 
 @contextlib.asynccontextmanager

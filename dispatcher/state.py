@@ -374,17 +374,20 @@ def _resolve(results: list[_Resolved]) -> None:
 # ---- ops: each runs on the writer thread inside the group's transaction ----
 
 
-def start_run(conn: sqlite3.Connection, pid: int) -> int:
-    """Open a run: crash leftovers become uncertain, rejects are rebuilt from the file."""
+def abandon_in_flight(conn: sqlite3.Connection, why: str) -> None:
+    """Rows still ``dispatching`` had their request out: the call may have started."""
     conn.execute(
         "UPDATE rows SET status = ?, error = ?, finished_at = ? WHERE status = ?",
-        (
-            Status.UNCERTAIN.value,
-            "the previous run stopped while this request was in flight: the call may have "
-            "started; check GetCallHistory before redialling",
-            time.time(),
-            Status.DISPATCHING.value,
-        ),
+        (Status.UNCERTAIN.value, why, time.time(), Status.DISPATCHING.value),
+    )
+
+
+def start_run(conn: sqlite3.Connection, pid: int) -> int:
+    """Open a run: crash leftovers become uncertain, rejects are rebuilt from the file."""
+    abandon_in_flight(
+        conn,
+        "the previous run stopped while this request was in flight: the call may have "
+        "started; check GetCallHistory before redialling",
     )
     conn.execute("DELETE FROM rejects")
     cursor = conn.execute("INSERT INTO runs (pid, started_at) VALUES (?, ?)", (pid, time.time()))
@@ -490,16 +493,14 @@ def latest_run(conn: sqlite3.Connection) -> int | None:
 
 def totals(conn: sqlite3.Connection, run: int) -> dict[str, int]:
     """Rows of ``run``'s input by status; every status present, zeros included."""
+    # ``dispatching`` appears only when rows are in it (a run going on, or a crash).
     counts = dict.fromkeys((s.value for s in Status if s is not Status.DISPATCHING), 0)
-    counts[Status.DISPATCHING.value] = 0
     for status, count in conn.execute(
         "SELECT status, count(*) FROM rows WHERE seen_run = ? GROUP BY status", (run,)
     ):
         counts[status] = counts.get(status, 0) + count
     for status, count in conn.execute("SELECT status, count(*) FROM rejects GROUP BY status"):
         counts[status] = counts.get(status, 0) + count
-    if not counts[Status.DISPATCHING.value]:
-        del counts[Status.DISPATCHING.value]
     return counts
 
 
