@@ -15,6 +15,7 @@ realistic case). Sizes 10 000 → 1 000 000 show that memory stays flat.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
@@ -23,12 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from dispatcher import state  # noqa: E402 - after the path set-up above
+from dispatcher.config import CsvSettings  # noqa: E402
+from dispatcher.source import Target, TargetReader  # noqa: E402
 
 
 def write_csv(path: Path, rows: int, phone: bool) -> None:
@@ -42,20 +46,35 @@ def write_csv(path: Path, rows: int, phone: bool) -> None:
             writer.writerow(record)
 
 
-def seed_state(path: Path, rows: int) -> None:
-    """What a finished earlier run leaves behind: every row dispatched."""
-    conn = state.connect(path)
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("BEGIN")
-    run = state.start_run(conn, 0)
-    now = time.time()
-    conn.executemany(
-        "INSERT INTO rows (key, line, status, call_session_history_id, attempts, seen_run, "
-        "sent_at, finished_at) VALUES (?, ?, 'dispatched', ?, 1, ?, ?, ?)",
-        ((f"row-{i}", i + 2, 1_000_000 + i, run, now, now) for i in range(rows)),
+def seed_state(path: Path, csv_path: Path, rows: int, phone: bool) -> None:
+    """What a finished earlier run leaves behind, made through the state's own verbs: every row
+    registered from the file, claimed and recorded as started."""
+    asyncio.run(_seed(path, csv_path, phone))
+
+
+async def _seed(path: Path, csv_path: Path, phone: bool) -> None:
+    columns = CsvSettings(
+        key_columns=("id",),
+        phone_column="phone" if phone else None,
+        custom_data_columns=("id", "phone") if phone else None,
     )
-    conn.execute("COMMIT")
-    conn.close()
+    async with state.open_store(path) as store:
+        begun = await store.start_run(0, 0.0)
+        registrar = state.Registrar(1, 0.0)
+        with TargetReader(csv_path, columns) as reader:
+            rows = iter(reader)
+            while batch := list(islice(rows, 4096)):
+                due = await store.register(registrar, batch)
+                await asyncio.gather(*(_dispatched(store, begun.run, t) for t in due))
+
+
+async def _dispatched(store: state.Store, run: int, target: Target) -> None:
+    claimed = await store.claim(
+        state.Claim(target.key, run=run, token=None, custom_data=target.custom_data, now=0.0)
+    )
+    assert isinstance(claimed, state.Claimed)
+    started = state.Answer(state.AttemptState.STARTED, 1, 1_000_000 + target.line)
+    store.record_answer(target.key, claimed.number, started, tracked=False, now=0.0)
 
 
 def write_campaign(directory: Path, url: str, credentials: str, phone: bool) -> Path:
@@ -88,7 +107,7 @@ def measure(rows: int, phone: bool) -> dict[str, float]:
         try:
             write_csv(root / "targets.csv", rows, phone)
             campaign = write_campaign(root, info["url"], info["credentials"], phone)
-            seed_state(root / "out" / "state.sqlite3", rows)
+            seed_state(root / "out" / "state.sqlite3", root / "targets.csv", rows, phone)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
             run = subprocess.run(

@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -48,6 +47,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dispatcher.state import StateReader  # noqa: E402 - after the path set-up above
+
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 VOX_DISPATCH = str(VENV_BIN / "vox-dispatch")
@@ -365,11 +368,8 @@ def _check(out: Path, box: SandboxProcess, result: Result, spawned_at: float) ->
     result.exactly_once = "yes" if not problems else f"{placed}/{result.rows}, {twice} twice"
     result.started_twice = twice
     result.notes.extend(problems)
-    conn = sqlite3.connect(f"file:{out / 'state.sqlite3'}?mode=ro", uri=True)
-    try:
-        first, last = conn.execute("SELECT min(sent_at), max(finished_at) FROM rows").fetchone()
-    finally:
-        conn.close()
+    with StateReader(out / "state.sqlite3") as reader:
+        first, last = reader.send_span()
     result.startup_s = None if first is None else first - spawned_at
     result.send_phase_s = None if first is None or last is None else last - first
 

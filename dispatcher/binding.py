@@ -8,10 +8,8 @@ message naming the setting to fix. Nothing here starts a scenario.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
-from dispatcher.client import VoximplantClient
+from dispatcher.client import RuleInfo, VoximplantClient
 from dispatcher.config import TargetSettings
 from dispatcher.errors import ApiError, FatalApiError
 
@@ -43,12 +41,6 @@ def _rule_params(target: TargetSettings) -> dict[str, str]:
     return params
 
 
-def _scenario_params(scenarios: tuple[str | int, ...]) -> dict[str, str]:
-    joined = ";".join(str(item) for item in scenarios)
-    by_id = all(isinstance(item, int) for item in scenarios)
-    return {"scenario_id" if by_id else "scenario_name": joined}
-
-
 def _describe_rule(target: TargetSettings) -> str:
     return f"rule {target.rule_id}" if target.rule_id is not None else f"rule {target.rule_name!r}"
 
@@ -59,31 +51,18 @@ def _explain(error: ApiError, action: str) -> FatalApiError:
     return FatalApiError(error.code, f"{action} failed: {error.message}", hint)
 
 
-@dataclass(frozen=True, slots=True)
-class RuleInfo:
-    """A rule as GetRules describes it, with the scenarios bound to it."""
-
-    rule_id: int
-    rule_name: str
-    scenarios: tuple[tuple[int, str], ...]
-
-    def has(self, scenario: str | int) -> bool:
-        return any(scenario in pair for pair in self.scenarios)
-
-
 async def find_rule(client: VoximplantClient, target: TargetSettings) -> RuleInfo | None:
     """The campaign's rule and its bound scenarios; None when no application is configured
     (GetRules lists the rules of one application)."""
     if not _application_params(target):
         return None
-    params = {**_rule_params(target), "with_scenarios": "true"}
     try:
-        answer = await client.call("GetRules", params)
+        rules = await client.get_rules(_rule_params(target))
     except ApiError as error:
         raise _explain(error, "GetRules") from None
-    for rule in answer.get("result", []):
+    for rule in rules:
         if _is_target_rule(rule, target):
-            return _rule_info(rule)
+            return rule
     raise FatalApiError(
         156 if target.rule_name is not None else 147,
         f"{_describe_rule(target)} not found in the application",
@@ -91,17 +70,10 @@ async def find_rule(client: VoximplantClient, target: TargetSettings) -> RuleInf
     )
 
 
-def _is_target_rule(rule: Mapping[str, Any], target: TargetSettings) -> bool:
+def _is_target_rule(rule: RuleInfo, target: TargetSettings) -> bool:
     if target.rule_id is not None:
-        return bool(rule.get("rule_id") == target.rule_id)
-    return bool(rule.get("rule_name") == target.rule_name)
-
-
-def _rule_info(rule: Mapping[str, Any]) -> RuleInfo:
-    scenarios = tuple(
-        (int(item["scenario_id"]), str(item["scenario_name"])) for item in rule.get("scenarios", [])
-    )
-    return RuleInfo(int(rule["rule_id"]), str(rule["rule_name"]), scenarios)
+        return rule.rule_id == target.rule_id
+    return rule.rule_name == target.rule_name
 
 
 async def bind_scenarios(
@@ -115,13 +87,8 @@ async def bind_scenarios(
             'list them in the campaign file: scenarios = ["name"] under [target]',
         )
     before = await find_rule(client, target)
-    params = {
-        **_rule_params(target),
-        **_scenario_params(target.scenarios),
-        "bind": "true" if bind else "false",
-    }
     try:
-        await client.call("BindScenario", params)
+        await client.bind_scenario(_rule_params(target), target.scenarios, bind=bind)
     except ApiError as error:
         raise _explain(error, "BindScenario") from None
     return _bind_messages(target, before, bind)
@@ -171,12 +138,12 @@ async def _check_scenarios_exist(
     client: VoximplantClient, scenarios: tuple[str | int, ...]
 ) -> None:
     try:
-        answer = await client.call("GetScenarios", {"count": "1000"})
+        listed = await client.get_scenarios()
     except ApiError as error:
         raise _explain(error, "GetScenarios") from None
     known: set[str | int] = set()
-    for item in answer.get("result", []):
-        known.update((int(item["scenario_id"]), str(item["scenario_name"])))
+    for item in listed:
+        known.update((item.scenario_id, item.scenario_name))
     unknown = [s for s in scenarios if s not in known]
     if unknown:
         raise FatalApiError(

@@ -26,7 +26,9 @@ class ExitCode(IntEnum):
     INTERRUPTED = 5
     """SIGINT/SIGTERM stopped the run; pending rows are finished by the next run."""
     NOTHING_VALID = 6
-    """``validate`` or ``run`` found no valid row to send."""
+    """``validate`` or ``run`` found no valid row to send (or the input has no rows)."""
+    STOPPED = 7
+    """The campaign is stopped or paused by an operator: nothing is sent until ``resume``."""
     INTERNAL_ERROR = 70
     """A bug: please report it with the log."""
 
@@ -49,22 +51,11 @@ class LockHeld(DispatcherError):
     exit_code = ExitCode.LOCK_HELD
 
 
-class RowRejected(DispatcherError):
-    """One input row cannot be sent; it is recorded and the run goes on."""
-
-    def __init__(self, line: int, column: str | None, reason: str) -> None:
-        where = f"line {line}" + (f", column {column!r}" if column else "")
-        super().__init__(f"{where}: {reason}")
-        self.line = line
-        self.column = column
-        self.reason = reason
-
-
 class ApiError(DispatcherError):
     """The API answered with an error envelope ``{"error": {"code", "msg"}}``."""
 
     def __init__(self, code: int, message: str, hint: str = "") -> None:
-        text = f"Voximplant API error {code}: {message}"
+        text = f"Voximplant API error {code}: {message.rstrip('.')}"
         super().__init__(f"{text}. {hint}" if hint else text)
         self.code = code
         self.message = message

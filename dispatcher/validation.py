@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
-import tempfile
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from itertools import islice
 
 from dispatcher import state
 from dispatcher.config import Campaign
@@ -71,50 +70,24 @@ def _note_rejection(report: ValidationReport, item: Rejection) -> None:
         report.problems.append((item.line, item.column, item.reason))
 
 
-def _note_duplicates(report: ValidationReport, conn: sqlite3.Connection) -> None:
-    for line, status, column, reason, _ in state.reject_rows(conn):
-        if status == state.Status.REJECTED.value and reason.startswith("duplicate of line"):
-            report.duplicates += 1
-            if len(report.problems) < SHOWN_PROBLEMS:
-                report.problems.append((line, column, reason))
+def _note_duplicates(report: ValidationReport, scratch: state.ScratchRegistration) -> None:
+    for line, reason in scratch.duplicates():
+        report.duplicates += 1
+        if len(report.problems) < SHOWN_PROBLEMS:
+            report.problems.append((line, None, reason))
 
 
-def _already_done(campaign: Campaign, keys: list[str]) -> int:
+def _batches(reader: TargetReader, size: int) -> Iterator[list[Target | Rejection]]:
+    rows = iter(reader)
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+def _already_done(campaign: Campaign, keys: Sequence[str]) -> int:
     if not keys or not campaign.state_path.exists():
         return 0
-    conn = state.connect(campaign.state_path, read_only=True)
-    try:
-        done = 0
-        for batch in state.chunked(keys, 500):
-            marks = ",".join("?" * len(batch))
-            row = conn.execute(
-                f"SELECT count(*) FROM rows WHERE key IN ({marks}) AND status NOT IN (?, ?)",  # noqa: S608 - only ? marks
-                (*batch, state.Status.PENDING.value, state.Status.UNCERTAIN.value),
-            ).fetchone()
-            done += int(row[0])
-        return done
-    finally:
-        conn.close()
-
-
-def _register(
-    campaign: Campaign, reader: TargetReader, conn: sqlite3.Connection, report: ValidationReport
-) -> None:
-    registrar = state.make_registrar(
-        1, redial_uncertain=False, dedupe_phone=campaign.columns.dedupe == "phone"
-    )
-    conn.execute("INSERT INTO runs (id, pid, started_at) VALUES (1, 0, 0)")
-    for batch in state.chunked(reader, 512):
-        report.rows += len(batch)
-        for item in batch:
-            if isinstance(item, Rejection):
-                _note_rejection(report, item)
-        accepted = registrar(conn, batch)
-        report.valid += len(accepted)
-        report.already_done += _already_done(campaign, [t.key for t in accepted])
-        for target in accepted[: SHOWN_SAMPLES - len(report.samples)]:
-            report.samples.append(target.custom_data)
-    _note_duplicates(report, conn)
+    with state.StateReader(campaign.state_path) as reader:
+        return reader.already_done(keys)
 
 
 def validate(campaign: Campaign) -> ValidationReport:
@@ -122,16 +95,19 @@ def validate(campaign: Campaign) -> ValidationReport:
     report = ValidationReport()
     with (
         TargetReader(campaign.csv, campaign.columns) as reader,
-        tempfile.TemporaryDirectory(prefix="vox-validate-") as scratch,
+        state.scratch_registration(dedupe_phone=campaign.columns.dedupe == "phone") as scratch,
     ):
-        conn = state.connect(Path(scratch) / "validate.sqlite3")
-        try:
-            conn.execute("PRAGMA synchronous=OFF")  # a scratch database: speed over durability
-            conn.execute("BEGIN")
-            _register(campaign, reader, conn, report)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        for batch in _batches(reader, 512):
+            report.rows += len(batch)
+            for item in batch:
+                if isinstance(item, Rejection):
+                    _note_rejection(report, item)
+            accepted = scratch.register(batch)
+            report.valid += len(accepted)
+            report.already_done += _already_done(campaign, [t.key for t in accepted])
+            for target in accepted[: SHOWN_SAMPLES - len(report.samples)]:
+                report.samples.append(target.custom_data)
+        _note_duplicates(report, scratch)
     return report
 
 

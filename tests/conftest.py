@@ -95,3 +95,8 @@ def started_ids(sandbox: Sandbox) -> Counter[str]:
 def read_results(campaign: Campaign) -> list[dict[str, str]]:
     with (campaign.output_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def read_attempts(campaign: Campaign) -> list[dict[str, str]]:
+    with (campaign.output_dir / "attempts.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))

@@ -214,13 +214,11 @@ def test_status_matches_the_state(
     """``status`` (text and json) shows the state's totals for the latest run."""
     assert main(["run", str(demo), "--sandbox", "--quiet", *_out(tmp_path)]) == ExitCode.OK
     capsys.readouterr()
-    conn = state.connect(tmp_path / "out" / "state.sqlite3", read_only=True)
-    try:
-        run = state.latest_run(conn)
-        assert run is not None
-        totals = state.totals(conn, run)
-    finally:
-        conn.close()
+    with state.StateReader(tmp_path / "out" / "state.sqlite3") as reader:
+        latest = reader.latest_run()
+        assert latest is not None
+        totals = reader.totals(latest.gen)
+
     assert main(["status", str(demo), *_out(tmp_path), "--format", "json"]) == ExitCode.OK
     document = json.loads(capsys.readouterr().out)
     assert document["totals"] == totals

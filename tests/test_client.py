@@ -19,8 +19,8 @@ from dispatcher.client import (
     StartRequest,
     Uncertain,
     VoximplantClient,
-    _start_body,
     classify_api_error,
+    start_body,
 )
 from dispatcher.config import ApiSettings, load_campaign
 from dispatcher.errors import ConfigError, ExitCode
@@ -164,4 +164,4 @@ def test_hand_built_body_equals_urlencode(
     fields = {"script_custom_data": data, "rule_id": rule, "rule_name": rule_name}
     fields["server_location"] = location
     expected = urlencode({k: str(v) for k, v in fields.items() if v is not None}).encode()
-    assert _start_body(request) == expected
+    assert start_body(request) == expected

@@ -176,11 +176,10 @@ async def test_summary_totals_equal_the_state(tmp_path: Path, sandbox: Sandbox) 
     campaign = campaign_at(write_campaign(tmp_path, sandbox, rows))
     summary = await execute(campaign, RunOptions(sleep=NoWait()))
     written = json.loads((campaign.output_dir / "summary.json").read_text())
-    conn = state.connect(campaign.state_path, read_only=True)
-    try:
-        in_state = state.totals(conn, summary.run)
-    finally:
-        conn.close()
+    with state.StateReader(campaign.state_path) as reader:
+        run = reader.run(summary.run)
+        assert run is not None
+        in_state = reader.totals(run.gen)
     assert summary.totals == in_state == written["totals"]
     assert in_state["failed"] == 1
     assert in_state["uncertain"] == 1
@@ -327,7 +326,7 @@ def test_a_crash_is_logged_scrubbed_with_exit_70(
     def broken(args: object) -> int:
         raise RuntimeError(f"Authorization: Bearer {token} calling +12025550147")
 
-    monkeypatch.setattr(cli, "_validate", broken)
+    monkeypatch.setitem(cli.COMMANDS, "validate", broken)
     assert main(["validate", str(tmp_path / "any.toml")]) == ExitCode.INTERNAL_ERROR
     err = capsys.readouterr().err
     assert "internal_error" in err
@@ -436,15 +435,12 @@ def test_report_rebuilds_results_and_matches_the_state(
     capsys.readouterr()
     assert main(["report", toml, "--format", "json", *_out(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)
-    conn = state.connect(tmp_path / "out" / "state.sqlite3", read_only=True)
-    try:
-        run = state.latest_run(conn)
-        assert run is not None
-        totals = state.totals(conn, run)
-        rows = list(state.result_rows(conn, run))
-    finally:
-        conn.close()
-    assert report["run"] == run
+    with state.StateReader(tmp_path / "out" / "state.sqlite3") as reader:
+        latest = reader.latest_run()
+        assert latest is not None
+        totals = reader.totals(latest.gen)
+        rows = list(reader.result_rows(latest.gen))
+    assert report["run"] == latest.run
     assert report["totals"] == totals
     assert report["summary"]["totals"] == totals
     assert report["summary"] == _stored_summary(tmp_path)
@@ -463,9 +459,13 @@ def test_report_says_when_the_latest_run_has_no_summary(
 ) -> None:
     """A run still going (or crashed) has no stored summary: report says so, totals still shown."""
     toml = str(_demo_copy(tmp_path) / "demo.toml")
-    conn = state.connect(tmp_path / "out" / "state.sqlite3")
-    state.start_run(conn, 1)
-    conn.close()
+
+    async def crashed_run() -> None:
+        async with state.open_store(tmp_path / "out" / "state.sqlite3") as store:
+            await store.start_run(1, 0.0)
+
+    asyncio.run(crashed_run())
+
     assert main(["report", toml, *_out(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "has not finished" in out

@@ -12,7 +12,14 @@ from dispatcher.errors import ExitCode, LockHeld
 from dispatcher.lock import CampaignLock
 from dispatcher.runner import RunOptions, execute
 from dispatcher.sandbox import Fault, Sandbox
-from tests.conftest import NoWait, campaign_at, read_results, started_ids, write_campaign
+from tests.conftest import (
+    NoWait,
+    campaign_at,
+    read_attempts,
+    read_results,
+    started_ids,
+    write_campaign,
+)
 
 
 async def test_every_row_started_exactly_once_and_results_match_the_ledger(
@@ -34,7 +41,8 @@ async def test_every_row_started_exactly_once_and_results_match_the_ledger(
     for row in results:
         assert row["status"] == "dispatched"
         assert int(row["call_session_history_id"]) == by_key[row["key"]]
-        assert row["media_session_access_secure_url"].startswith("https://")
+        assert row["attempts"] == "1"
+        assert "media_session_access_secure_url" not in row  # a capability: only when asked
     assert [int(r["line"]) for r in results] == list(range(2, 302))
 
 
@@ -108,7 +116,10 @@ async def test_each_error_class_ends_in_the_right_status(tmp_path: Path, sandbox
     assert {key: row["status"] for key, row in status.items()} == expected
     assert status["row-1"]["error_code"] == "101"
     assert status["row-1"]["error"] == "Invalid arguments"
-    assert status["row-7"]["attempts"] == "3"
+    assert status["row-7"]["attempts"] == "1"  # one call attempt ...
+    attempts = {row["key"]: row for row in read_attempts(campaign)}
+    assert attempts["row-7"]["requests"] == "3"  # ... that took three requests (two 429s)
+
     assert 1.5 in sleep.waits
     assert 3.0 in sleep.waits
     started = started_ids(sandbox)

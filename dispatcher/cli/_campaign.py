@@ -1,0 +1,43 @@
+"""Loading the campaign a command names, with ``--sandbox`` pointing it at a local simulator."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from dispatcher import logs
+from dispatcher.config import Campaign, load_campaign
+
+from ._parser import overrides
+
+log = logging.getLogger("dispatcher")
+
+
+def campaign_of(args: argparse.Namespace) -> Campaign:
+    return load_campaign(args.campaign, overrides(args))
+
+
+@contextlib.asynccontextmanager
+async def campaign_for(args: argparse.Namespace) -> AsyncIterator[Campaign]:
+    """The campaign of ``args``; with ``--sandbox``, pointed at an in-process simulator."""
+    campaign = campaign_of(args)
+    if not args.sandbox:
+        yield campaign
+        return
+    from dispatcher.sandbox import start_sandbox  # noqa: PLC0415 - only for --sandbox
+
+    with tempfile.TemporaryDirectory(prefix="vox-sandbox-") as workdir:
+        async with start_sandbox(Path(workdir)) as sandbox:
+            target = campaign.target
+            sandbox.account.ensure(
+                target.application_id or target.application_name,
+                target.rule_id or target.rule_name,
+                target.scenarios,
+            )
+            logs.event(log, logging.INFO, "sandbox_started", url=sandbox.url)
+            local = {"api.base_url": sandbox.url, "api.credentials": str(sandbox.credentials_path)}
+            yield load_campaign(args.campaign, {**overrides(args), **local})

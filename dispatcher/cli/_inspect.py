@@ -1,0 +1,126 @@
+"""``validate``, ``status`` and ``report``: reading a campaign without sending anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from dispatcher.config import Campaign
+from dispatcher.errors import ConfigError, DispatcherError, ExitCode
+from dispatcher.report import campaign_status, summary_lines, write_outputs
+from dispatcher.source import TargetReader
+from dispatcher.state import StateReader
+from dispatcher.validation import validate
+
+from ._campaign import campaign_of
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    report = validate(campaign_of(args))
+    print("\n".join(report.lines()))
+    return ExitCode.OK if report.valid else ExitCode.NOTHING_VALID
+
+
+def _state_of(campaign: Campaign) -> StateReader:
+    if not campaign.state_path.exists():
+        raise ConfigError(f"{campaign.state_path}: no state yet: this campaign has not run")
+    return StateReader(campaign.state_path)
+
+
+def status_command(args: argparse.Namespace) -> int:
+    campaign = campaign_of(args)
+    with _state_of(campaign) as reader:
+        status = campaign_status(reader)
+    if status is None:
+        print("no run recorded yet")
+        return ExitCode.OK
+    if args.format == "json":
+        print(json.dumps({"campaign": campaign.name, **status}, ensure_ascii=False))
+        return ExitCode.OK
+    for line in _status_lines(campaign.name, status):
+        print(line)
+    return ExitCode.OK
+
+
+def _status_lines(name: str, status: dict[str, Any]) -> list[str]:
+    totals: dict[str, int] = status["totals"]
+    lines = [f"campaign {name}, run {status['run']}: {sum(totals.values())} rows"]
+    lines += [f"  {state:<12} {count}" for state, count in totals.items()]
+    if status.get("outcomes"):
+        listed = ", ".join(f"{k} {v}" for k, v in status["outcomes"].items())
+        lines.append(f"outcomes: {listed}")
+    if status.get("next_due_at"):
+        lines.append(f"next attempt due at {status['next_due_at']}")
+    mark = status.get("control")
+    if mark:
+        lines.append(
+            f"campaign {mark['mode']} by {mark['by']} at {mark['since']}: "
+            f"{mark['reason'] or 'no reason given'} (`vox-dispatch resume` to go on)"
+        )
+    if status["uncertain"]:
+        lines.append("uncertain rows (the call may have started; not re-sent automatically):")
+        lines += [
+            f"  line {row['line']}  key {row['key']}  {row['error'] or ''}"
+            for row in status["uncertain"]
+        ]
+    return lines
+
+
+def _csv_header(campaign: Campaign) -> tuple[str, ...] | None:
+    """The input's header, for rejects.csv; None if the CSV cannot be read any more."""
+    try:
+        with TargetReader(campaign.csv, campaign.columns) as reader:
+            return reader.header
+    except (DispatcherError, OSError):
+        return None
+
+
+def _rebuild(campaign: Campaign, access_urls: bool) -> dict[str, Any]:
+    """Every file from the state (the run's own function); the latest summary and totals."""
+    header = _csv_header(campaign)
+    with _state_of(campaign) as reader:
+        latest = reader.latest_run()
+        if latest is None:
+            raise ConfigError(f"{campaign.state_path}: no run recorded yet")
+        outputs = write_outputs(
+            reader, latest.gen, campaign.output_dir, header, access_urls=access_urls
+        )
+        return {
+            "campaign": campaign.name,
+            "run": latest.run,
+            "totals": reader.totals(latest.gen),
+            "summary": reader.stored_summary(latest.run),
+            "results_csv": {"path": str(outputs.results.path), "rows": outputs.results.rows},
+            "attempts_csv": {"path": str(outputs.attempts.path), "rows": outputs.attempts.rows},
+            "rejects_csv": None
+            if outputs.rejects is None
+            else {"path": str(outputs.rejects.path), "rows": outputs.rejects.rows},
+        }
+
+
+def report_command(args: argparse.Namespace) -> int:
+    report = _rebuild(campaign_of(args), args.with_access_urls)
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False))
+        return ExitCode.OK
+    if report["summary"] is not None:
+        print("\n".join(summary_lines(report["summary"])))
+    else:
+        print(
+            f"run {report['run']} has not finished (still running, or stopped by a crash): "
+            "no summary yet"
+        )
+    counts = " ".join(f"{s}={n}" for s, n in report["totals"].items())
+    print(f"totals now: {counts}")
+    for name in ("results_csv", "attempts_csv"):
+        print(
+            f"{name.replace('_csv', '.csv')}: {report[name]['rows']} rows -> {report[name]['path']}"
+        )
+    if report["rejects_csv"] is None:
+        print("rejects.csv: not rebuilt: the CSV file cannot be read (its header is needed)")
+    else:
+        print(
+            f"rejects.csv: {report['rejects_csv']['rows']} rows -> {report['rejects_csv']['path']}"
+        )
+    return ExitCode.OK

@@ -1,0 +1,75 @@
+"""One place that turns the state into what people read: files and the campaign's facts.
+
+``write_outputs`` (re)writes every file a run leaves behind; the run calls it at its end and
+``vox-dispatch report`` calls the same function, so both leave identical files.
+``campaign_facts`` is what ``status``, the summary and the metrics say about the campaign
+now (totals, outcomes, waiting rows, live sessions, uncertain rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatcher.state import StateReader, Status
+
+from ._files import write_attempts, write_rejects, write_results
+from ._summary import iso
+
+RESULTS_FILE = "results.csv"
+ATTEMPTS_FILE = "attempts.csv"
+REJECTS_FILE = "rejects.csv"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile:
+    path: Path
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """The files written; ``rejects`` is None when the input's header is not known."""
+
+    results: WrittenFile
+    attempts: WrittenFile
+    rejects: WrittenFile | None
+
+
+def write_outputs(
+    reader: StateReader,
+    gen: int,
+    output_dir: Path,
+    header: Sequence[str] | None,
+    *,
+    access_urls: bool = False,
+) -> Outputs:
+    """Write ``results.csv``, ``attempts.csv`` and ``rejects.csv`` for generation ``gen``."""
+    results = output_dir / RESULTS_FILE
+    attempts = output_dir / ATTEMPTS_FILE
+    rejects = output_dir / REJECTS_FILE
+    written_rejects = None
+    if header is not None:
+        written_rejects = WrittenFile(rejects, write_rejects(reader, gen, header, rejects))
+    return Outputs(
+        WrittenFile(results, write_results(reader, gen, results, access_urls=access_urls)),
+        WrittenFile(attempts, write_attempts(reader, gen, attempts)),
+        written_rejects,
+    )
+
+
+def campaign_facts(reader: StateReader, gen: int) -> dict[str, Any]:
+    """Totals by status plus what the calls came to, for summaries, status and metrics."""
+    totals = reader.totals(gen)
+    facts: dict[str, Any] = {"totals": totals}
+    outcomes = reader.outcomes(gen)
+    if any(name != "unknown" for name in outcomes):
+        median, cost = reader.call_stats(gen)
+        facts.update(outcomes=outcomes, call_duration_median_s=median, cost_total=round(cost, 4))
+    if totals.get(Status.WAITING.value):
+        due, reasons = reader.next_due(gen)
+        facts.update(next_due_at=iso(due), waiting_by_reason=reasons)
+    return facts

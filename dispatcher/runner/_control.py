@@ -1,0 +1,107 @@
+"""What one run knows about itself while it goes: its options, its counters, why it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dispatcher.config import Campaign
+from dispatcher.errors import FatalApiError
+from dispatcher.logs import event
+from dispatcher.pool import InFlightLimit, Throttle
+from dispatcher.report import RunStats
+from dispatcher.retry import RetryPolicy, Sleep
+
+log = logging.getLogger("dispatcher.runner")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Choices made for one run (not part of the campaign)."""
+
+    redial_uncertain: bool = False
+    sleep: Sleep = asyncio.sleep
+    clock: Callable[[], float] = time.time
+    """Wall-clock epoch seconds: claims, due times, windows (tests pass a fake)."""
+
+
+@dataclass(slots=True)
+class StopState:
+    """Why the run stopped taking rows, if it did."""
+
+    fatal: FatalApiError | None = None
+    interrupted: bool = False
+    operator: str | None = None
+    """The operator's stop or pause mark that refused a claim."""
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+class CampaignRun:
+    """One run's shared pieces: options, counters, the concurrency limit, the stop state."""
+
+    def __init__(self, campaign: Campaign, options: RunOptions) -> None:
+        self.campaign = campaign
+        self.options = options
+        self.stats = RunStats()
+        self.stop = StopState()
+        dispatch = campaign.dispatch
+        self.limit = InFlightLimit(dispatch.concurrency, adaptive=dispatch.adaptive)
+        self.throttle = Throttle(self.limit, dispatch.rate_per_s)
+        self.policy = RetryPolicy.from_settings(dispatch)
+        self.read_all = True
+        self.last_line = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<CampaignRun {self.campaign.name!r} sent={self.stats.sent} "
+            f"stopping={self.stop.requested} {self.limit!r}>"
+        )
+
+    def request_stop(
+        self,
+        *,
+        fatal: FatalApiError | None = None,
+        interrupted: bool = False,
+        operator: str | None = None,
+    ) -> None:
+        """Stop taking rows; in-flight requests finish; the rest stays pending."""
+        if fatal is not None and self.stop.fatal is None:
+            self.stop.fatal = fatal
+            event(
+                log,
+                logging.ERROR,
+                "run_stopping",
+                reason="fatal_api_error",
+                code=fatal.code,
+                message=str(fatal),
+            )
+        if interrupted and not self.stop.interrupted:
+            self.stop.interrupted = True
+            event(
+                log,
+                logging.WARNING,
+                "run_stopping",
+                reason="signal",
+                message="finishing in-flight requests",
+            )
+        if operator is not None and self.stop.operator is None:
+            self.stop.operator = operator
+            event(log, logging.WARNING, "run_stopping", reason="operator", message=operator)
+        self.stop.event.set()
+
+    async def sleep_unless_stopped(self, seconds: float) -> None:
+        """The injected sleep, cut short by a stop."""
+        if self.stop.requested:
+            return
+        sleeping = asyncio.ensure_future(self.options.sleep(seconds))
+        stopping = asyncio.ensure_future(self.stop.event.wait())
+        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (sleeping, stopping):
+            waiter.cancel()

@@ -1,0 +1,113 @@
+"""The end of a run: the exit code, the summary, every file, the run's record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from dispatcher.config import Campaign
+from dispatcher.errors import ExitCode
+from dispatcher.logs import event
+from dispatcher.report import (
+    SUMMARY_FILE,
+    Summary,
+    campaign_facts,
+    stats_fields,
+    write_outputs,
+    write_summary,
+)
+from dispatcher.state import StateReader, Status, Store
+
+from ._control import CampaignRun
+
+log = logging.getLogger("dispatcher.runner")
+
+_NOT_PROBLEMS = frozenset({Status.DISPATCHED.value, Status.LIVE.value, Status.WAITING.value})
+
+
+def exit_code(run: CampaignRun, totals: dict[str, int]) -> tuple[ExitCode, str]:
+    """The run's exit code and the one-line reason for it."""
+    if run.stop.fatal is not None:
+        return ExitCode.FATAL_API_ERROR, f"stopped: {run.stop.fatal}"
+    if run.stop.operator is not None:
+        return ExitCode.STOPPED, f"{run.stop.operator}; `vox-dispatch resume` to go on"
+    if run.stop.interrupted:
+        return ExitCode.INTERRUPTED, "interrupted: pending rows are sent by the next run"
+    valid = sum(n for s, n in totals.items() if s not in (Status.REJECTED, Status.SUPPRESSED))
+    if not valid:
+        why = "every row was rejected" if sum(totals.values()) else "the input has no rows"
+        return ExitCode.NOTHING_VALID, f"nothing to send: {why}"
+    problems = {s: n for s, n in totals.items() if s not in _NOT_PROBLEMS and n}
+    if problems:
+        listed = ", ".join(f"{n} {s}" for s, n in problems.items())
+        return ExitCode.COMPLETED_WITH_PROBLEMS, f"finished with {listed}"
+    return ExitCode.OK, _ok_reason(totals)
+
+
+def _ok_reason(totals: dict[str, int]) -> str:
+    waiting, live = totals.get(Status.WAITING.value, 0), totals.get(Status.LIVE.value, 0)
+    if not (waiting or live):
+        return "finished: every row dispatched"
+    parts = [f"{live} live" if live else "", f"{waiting} waiting" if waiting else ""]
+    return "finished for now: " + ", ".join(p for p in parts if p)
+
+
+async def finish(
+    run: CampaignRun,
+    store: Store,
+    *,
+    run_id: int,
+    gen: int,
+    header: Sequence[str] | None,
+    extra: dict[str, object] | None = None,
+) -> Summary:
+    """Commit, count, write every file and the run's record."""
+    campaign: Campaign = run.campaign
+    await store.flush()
+    store.save_minutes(run_id, run.stats.take_minutes())
+    await store.flush()
+    with StateReader(campaign.state_path) as reader:
+        facts = campaign_facts(reader, gen)
+        totals: dict[str, int] = facts.pop("totals")
+        code, reason = exit_code(run, totals)
+        if not run.read_all:
+            reason += f" (reading stopped after line {run.last_line})"
+        done_before = max(0, run.stats.skipped)
+        summary = Summary(
+            campaign.name,
+            run_id,
+            totals,
+            run.stats.elapsed_s(),
+            int(code),
+            reason,
+            {
+                **stats_fields(run.stats),
+                "done_before": done_before,
+                **facts,
+                **(extra or {}),
+                "peak_in_flight": run.limit.peak,
+                "concurrency_limit_final": int(run.limit.limit),
+                "concurrency_decreases": run.limit.decreases,
+            },
+        )
+        write_outputs(reader, gen, campaign.output_dir, header)
+        write_summary(summary, campaign.output_dir / SUMMARY_FILE)
+    await store.finish_run(
+        run_id, int(code), run.stats.sent, summary.as_dict(), run.options.clock()
+    )
+    return summary
+
+
+def log_finished(summary: Summary) -> None:
+    """The run's last log line (after the state is closed: nothing logs after it)."""
+    event(
+        log,
+        logging.INFO,
+        "run_finished",
+        campaign=summary.campaign,
+        run=summary.run,
+        exit_code=summary.exit_code,
+        reason=summary.reason,
+        elapsed_s=round(summary.elapsed_s, 3),
+        **summary.totals,
+    )

@@ -1,0 +1,218 @@
+"""One attempt at one row: claim (committed), send (retrying only what certainly did not
+start), record what became of it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from dispatcher import state
+from dispatcher.client import (
+    Failed,
+    Fatal,
+    Outcome,
+    Retry,
+    Started,
+    StartRequest,
+    Uncertain,
+    VoximplantClient,
+)
+from dispatcher.config import Campaign
+from dispatcher.logs import event
+from dispatcher.retry import send_with_retry
+from dispatcher.source import Target
+from dispatcher.state import AttemptState, Store
+
+from ._control import CampaignRun
+
+log = logging.getLogger("dispatcher.runner")
+
+
+def request_for(campaign: Campaign, target: Target, custom_data: str) -> StartRequest:
+    """The StartScenarios parameters of one attempt (per-row overrides win)."""
+    settings = campaign.target
+    rule_id, rule_name = settings.rule_id, settings.rule_name
+    if target.rule is not None:
+        rule_id, rule_name = (
+            (int(target.rule), None) if target.rule.isdigit() else (None, target.rule)
+        )
+    return StartRequest(
+        script_custom_data=custom_data,
+        rule_id=rule_id,
+        rule_name=rule_name,
+        application_id=settings.application_id,
+        application_name=settings.application_name,
+        user_id=settings.user_id,
+        user_name=settings.user_name,
+        reference_ip=target.reference_ip or settings.reference_ip,
+        server_location=target.server_location or settings.server_location,
+        row_specific_rule=target.rule is not None,
+    )
+
+
+def answer_for(outcome: Outcome, requests: int) -> state.Answer:
+    """The state's record of what StartScenarios answered."""
+    match outcome:
+        case Started():
+            return state.Answer(
+                AttemptState.STARTED,
+                requests,
+                outcome.call_session_history_id,
+                outcome.media_session_access_secure_url,
+            )
+        case Failed():
+            return state.Answer(
+                AttemptState.FAILED, requests, error_code=outcome.code, error=outcome.message
+            )
+        case Uncertain():
+            return state.Answer(
+                AttemptState.UNCERTAIN,
+                requests,
+                error_code=outcome.code or None,
+                error=outcome.reason,
+            )
+        case Retry():
+            # Certainly not started, but the retry budget ran out: the next run tries again.
+            return state.Answer(
+                AttemptState.UNSENT,
+                requests,
+                error_code=outcome.status or outcome.code or None,
+                error=f"not sent: gave up after {requests} requests ({outcome.reason})",
+            )
+        case Fatal():
+            return state.Answer(
+                AttemptState.UNSENT, requests, error_code=outcome.code, error=outcome.message
+            )
+    raise AssertionError(outcome)  # pragma: no cover
+
+
+_ROW_STATUS = {
+    AttemptState.STARTED: state.Status.DISPATCHED,
+    AttemptState.FAILED: state.Status.FAILED,
+    AttemptState.UNCERTAIN: state.Status.UNCERTAIN,
+    AttemptState.UNSENT: state.Status.PENDING,
+}
+
+
+class RowSender:
+    """Sends rows for one run through one client into one store."""
+
+    def __init__(
+        self,
+        run: CampaignRun,
+        store: Store,
+        client: VoximplantClient,
+        run_id: int,
+        *,
+        tracked: bool,
+    ) -> None:
+        self.run = run
+        self.store = store
+        self.client = client
+        self.run_id = run_id
+        self.tracked = tracked
+
+    def __repr__(self) -> str:
+        return f"<RowSender run={self.run_id} tracked={self.tracked}>"
+
+    async def send(self, target: Target) -> None:
+        """Claim, send, record; a stop at any point leaves the row as it should be."""
+        run = self.run
+        if run.stop.requested:
+            return
+        custom_data = target.custom_data
+        claimed = await self.store.claim(
+            state.Claim(
+                target.key,
+                run=self.run_id,
+                token=None,
+                custom_data=custom_data,
+                now=run.options.clock(),
+                redial_uncertain=run.options.redial_uncertain,
+            )
+        )
+        if isinstance(claimed, state.Refused):
+            if claimed.stopped:
+                run.request_stop(operator=claimed.reason)
+            return
+        if run.stop.requested:
+            await self.store.release(
+                target.key, claimed.number, "not sent: the run was stopping", run.options.clock()
+            )
+            return
+        await self._send_claimed(
+            target, claimed.number, request_for(run.campaign, target, custom_data)
+        )
+
+    async def _send_claimed(self, target: Target, number: int, request: StartRequest) -> None:
+        run = self.run
+
+        async def attempt() -> Outcome:
+            if run.stop.requested:
+                # Stopping while this row waits to retry: nothing was started, so it stays
+                # pending for the next run instead of holding the stop up for its backoff.
+                return Retry("not sent: the run is stopping")
+            return await run.throttle.run(lambda: self._timed(request), _is_throttled)
+
+        outcome, requests = await send_with_retry(
+            attempt, run.policy, self._retry_sleep, self._on_retry
+        )
+        answer = answer_for(outcome, requests)
+        self.store.record_answer(
+            target.key, number, answer, tracked=self.tracked, now=run.options.clock()
+        )
+        status = _ROW_STATUS[answer.state]
+        if status is state.Status.DISPATCHED and self.tracked:
+            status = state.Status.LIVE
+        run.stats.note_outcome(status.value)
+        if log.isEnabledFor(logging.DEBUG):
+            _log_row(target, status, requests, answer)
+        if isinstance(outcome, Fatal):
+            run.request_stop(fatal=outcome.error())
+
+    async def _timed(self, request: StartRequest) -> Outcome:
+        started = time.monotonic()
+        outcome = await self.client.start_scenarios(request)
+        self.run.stats.observe(
+            time.monotonic() - started,
+            started=isinstance(outcome, Started),
+            throttled=_is_throttled(outcome),
+            now=self.run.options.clock(),
+        )
+        return outcome
+
+    def _on_retry(self, outcome: Retry, wait_s: float) -> None:
+        stats = self.run.stats
+        stats.retries += 1
+        if outcome.status == 429:
+            stats.throttled += 1
+        event(log, logging.DEBUG, "retry_scheduled", reason=outcome.reason, wait_s=round(wait_s, 3))
+
+    async def _retry_sleep(self, seconds: float) -> None:
+        """The injected sleep, counting the rows waiting for their next request."""
+        self.run.stats.retrying += 1
+        try:
+            await self.run.sleep_unless_stopped(seconds)
+        finally:
+            self.run.stats.retrying -= 1
+
+
+def _is_throttled(outcome: Outcome) -> bool:
+    return isinstance(outcome, Retry) and outcome.status == 429
+
+
+def _log_row(target: Target, status: state.Status, requests: int, answer: state.Answer) -> None:
+    # Debug only; the formatter masks the phone (and drops custom data unless asked for).
+    event(
+        log,
+        logging.DEBUG,
+        "row_sent",
+        line=target.line,
+        key=target.key,
+        phone=target.phone,
+        status=status.value,
+        requests=requests,
+        call_session_history_id=answer.session_id,
+        error_code=answer.error_code,
+        custom_data=target.custom_data,
+    )

@@ -1,0 +1,354 @@
+"""The life of an attempt, as writes: claim, the API's answer, the session's end, reconciliation.
+
+Claim before send: a claim commits the row as ``dispatching`` and inserts the attempt with the
+exact custom data it will be sent with, before the request leaves; what became of it is written
+after. A claim is refused (nothing sent) when the campaign has been stopped or paused — checked
+inside the claim's own transaction, so no request leaves after a stop is committed — or when
+the row is not sendable any more. An attempt counts against the policy (``rows.attempts``)
+from its claim until it is proven to have placed no call (refused, never sent, proven absent).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._schema import SENDABLE, AttemptState, Status
+from ._writer import RowOp
+
+Gate = Callable[[sqlite3.Connection, "Claim"], "Refused | None"]
+"""A per-claim check run inside the claim's transaction (the frequency cap)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The row is ``dispatching``; attempt ``number`` is recorded with its custom data."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Nothing was claimed. ``until``: when the row may be tried again (it is then waiting)."""
+
+    reason: str
+    stopped: bool = False
+    until: float | None = None
+
+
+ClaimResult = Claimed | Refused
+
+_STATUS_SQL = ",".join(f"'{status}'" for status in SENDABLE)
+_CLAIM = (
+    "UPDATE rows SET status = 'dispatching', attempts = attempts + 1, "
+    "last_attempt = last_attempt + 1 WHERE key = ? AND status IN ({})"
+)
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (key, number, run, state, token, custom_data, claimed_at, local_hour) "
+    "SELECT key, last_attempt, ?, 'dispatching', ?, ?, ?, ? FROM rows WHERE key = ?"
+)
+
+
+class Claim(RowOp):
+    """Claim one row for one attempt (see the module docstring)."""
+
+    __slots__ = (
+        "custom_data",
+        "gate",
+        "key",
+        "local_hour",
+        "now",
+        "redial_uncertain",
+        "run",
+        "token",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        run: int,
+        token: str | None,
+        custom_data: str,
+        now: float,
+        local_hour: int | None = None,
+        redial_uncertain: bool = False,
+        gate: Gate | None = None,
+    ) -> None:
+        self.key = key
+        self.run = run
+        self.token = token
+        self.custom_data = custom_data
+        self.now = now
+        self.local_hour = local_hour
+        self.redial_uncertain = redial_uncertain
+        self.gate = gate
+
+    @property
+    def row(self) -> Hashable:
+        return self.key
+
+    def _attempt_params(self) -> tuple[Any, ...]:
+        return (self.run, self.token, self.custom_data, self.now, self.local_hour, self.key)
+
+    @classmethod
+    def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
+        claims: Sequence[Claim] = ops
+        stopped = _stop_mark(conn)
+        if stopped is not None:
+            return [Refused(stopped, stopped=True) for _ in claims]
+        gated = [claim.gate(conn, claim) if claim.gate else None for claim in claims]
+        open_claims = [claim for claim, refusal in zip(claims, gated, strict=True) if not refusal]
+        taken = _take_rows(conn, open_claims)
+        conn.executemany(_INSERT_ATTEMPT, [claim._attempt_params() for claim in taken])
+        numbers = _attempt_numbers(conn, [claim.key for claim in taken])
+        return [
+            refusal
+            or (Claimed(numbers[claim.key]) if claim.key in numbers else Refused("not sendable"))
+            for claim, refusal in zip(claims, gated, strict=True)
+        ]
+
+
+def _stop_mark(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT mode, by, since, reason FROM control").fetchone()
+    if row is None or row[0] == "running":
+        return None
+    mode, by, since, reason = row
+    return f"campaign {mode} by {by} at {since:.0f}" + (f": {reason}" if reason else "")
+
+
+def _claim_sql(claim: Claim) -> str:
+    statuses = _STATUS_SQL + (",'uncertain'" if claim.redial_uncertain else "")
+    return _CLAIM.format(statuses)
+
+
+def _take_rows(conn: sqlite3.Connection, claims: Sequence[Claim]) -> list[Claim]:
+    """Mark the rows dispatching; the claims whose row was sendable (all, almost always)."""
+    if not claims:
+        return []
+    by_sql: dict[str, list[Claim]] = {}
+    for claim in claims:
+        by_sql.setdefault(_claim_sql(claim), []).append(claim)
+    conn.execute("SAVEPOINT claims")
+    before = conn.total_changes
+    for sql, group in by_sql.items():
+        conn.executemany(sql, [(claim.key,) for claim in group])
+    taken = list(claims)
+    if conn.total_changes - before != len(claims):
+        # Some row was not sendable (already claimed, done): undo and find which, one by one.
+        conn.execute("ROLLBACK TO claims")
+        taken = [c for c in claims if conn.execute(_claim_sql(c), (c.key,)).rowcount == 1]
+    conn.execute("RELEASE claims")
+    return taken
+
+
+def _attempt_numbers(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, int]:
+    numbers: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        marks = ",".join("?" * len(part))
+        numbers.update(
+            conn.execute(
+                f"SELECT key, last_attempt FROM rows WHERE key IN ({marks})",  # noqa: S608 - only ? marks
+                part,
+            ).fetchall()
+        )
+    return numbers
+
+
+class Statements(RowOp):
+    """Parameterised statements on one row; a group runs each distinct statement list once
+    as ``executemany`` (the key is always the row's)."""
+
+    __slots__ = ("_key", "params", "sql")
+
+    def __init__(self, key: str, sql: tuple[str, ...], params: tuple[tuple[Any, ...], ...]) -> None:
+        self._key = key
+        self.sql = sql
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"<Statements {len(self.sql)} on key={self._key!r}>"
+
+    @property
+    def row(self) -> Hashable:
+        return self._key
+
+    @classmethod
+    def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
+        by_sql: dict[tuple[str, ...], list[Statements]] = {}
+        for op in ops:
+            by_sql.setdefault(op.sql, []).append(op)
+        for sqls, group in by_sql.items():
+            for index, sql in enumerate(sqls):
+                conn.executemany(sql, [op.params[index] for op in group])
+        return [None] * len(ops)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What StartScenarios' answer made of an attempt."""
+
+    state: AttemptState
+    """``started``, ``failed``, ``uncertain`` or ``unsent``."""
+    requests: int
+    session_id: int | None = None
+    media_url: str | None = None
+    error_code: int | None = None
+    error: str | None = None
+
+
+_ROW_AFTER_ANSWER = {
+    AttemptState.STARTED: "status = ?, error_code = ?, error = ?",
+    AttemptState.FAILED: "status = ?, attempts = attempts - 1, error_code = ?, error = ?",
+    AttemptState.UNCERTAIN: "status = ?, error_code = ?, error = ?",
+    AttemptState.UNSENT: "status = ?, attempts = attempts - 1, error_code = ?, error = ?",
+}
+_ATTEMPT_ANSWER = (
+    "UPDATE attempts SET state = ?, answered_at = ?, requests = ?, session_id = ?, "
+    "media_url = ?, error_code = ?, error = ? WHERE key = ? AND number = ?"
+)
+
+
+def answer(key: str, number: int, result: Answer, *, tracked: bool, now: float) -> Statements:
+    """Record StartScenarios' answer: the row goes live (or done when sessions are not followed),
+    failed, uncertain, or back to pending when certainly nothing was started."""
+    row_status = {
+        AttemptState.STARTED: Status.LIVE if tracked else Status.DISPATCHED,
+        AttemptState.FAILED: Status.FAILED,
+        AttemptState.UNCERTAIN: Status.UNCERTAIN,
+        AttemptState.UNSENT: Status.PENDING,
+    }[result.state]
+    row_sql = (
+        f"UPDATE rows SET {_ROW_AFTER_ANSWER[result.state]} "  # noqa: S608 - fixed fragments
+        "WHERE key = ? AND last_attempt = ?"
+    )
+    attempt = (
+        result.state.value,
+        now,
+        result.requests,
+        result.session_id,
+        result.media_url,
+        result.error_code,
+        result.error,
+        key,
+        number,
+    )
+    row = (row_status.value, result.error_code, result.error, key, number)
+    return Statements(key, (_ATTEMPT_ANSWER, row_sql), (attempt, row))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """How a started session ended, as history reported it, and what the policy made of it."""
+
+    ended_at: float
+    session_duration: float | None
+    finish_reason: str | None
+    outcome: str
+    call_duration: float | None
+    cost: float | None
+    end_code: int | None
+    end_reason: str | None
+    next_due_at: float | None
+    """None: the row is done; else its next attempt is due then (the row waits)."""
+
+
+_ATTEMPT_END = (
+    "UPDATE attempts SET state = 'ended', ended_at = ?, session_duration = ?, finish_reason = ?, "
+    "outcome = ?, call_duration = ?, cost = ?, end_code = ?, end_reason = ? "
+    "WHERE key = ? AND number = ? AND state = 'started'"
+)
+_ROW_END = (
+    "UPDATE rows SET status = ?, outcome = ?, due_at = ?, wait_reason = ? "
+    "WHERE key = ? AND last_attempt = ? AND status = 'live'"
+)
+
+
+def session_ended(key: str, number: int, end: SessionEnd) -> Statements:
+    """Record a session's end; the row is done, or waits for its next attempt."""
+    attempt = (
+        end.ended_at,
+        end.session_duration,
+        end.finish_reason,
+        end.outcome,
+        end.call_duration,
+        end.cost,
+        end.end_code,
+        end.end_reason,
+        key,
+        number,
+    )
+    if end.next_due_at is None:
+        row: tuple[Any, ...] = (Status.DISPATCHED.value, end.outcome, 0.0, None, key, number)
+    else:
+        row = (Status.WAITING.value, end.outcome, end.next_due_at, "redial", key, number)
+    return Statements(key, (_ATTEMPT_END, _ROW_END), (attempt, row))
+
+
+_DEFER = (
+    "UPDATE rows SET status = 'waiting', due_at = ?, wait_reason = ? "
+    "WHERE key = ? AND status IN ('pending', 'waiting')"
+)
+
+
+def defer(key: str, until: float, reason: str) -> Statements:
+    """The row may not be called before ``until`` (a calling window, a frequency cap)."""
+    return Statements(key, (_DEFER,), ((until, reason, key),))
+
+
+_FOUND_ATTEMPT = (
+    "UPDATE attempts SET state = 'started', session_id = ?, resolved_by = 'reconcile' "
+    "WHERE key = ? AND number = ? AND state = 'uncertain'"
+)
+_FOUND_ROW = (
+    "UPDATE rows SET status = ?, error_code = NULL, error = NULL "
+    "WHERE key = ? AND last_attempt = ? AND status = 'uncertain'"
+)
+
+
+def found_in_history(key: str, number: int, session_id: int, *, tracked: bool) -> Statements:
+    """An uncertain attempt's session was found: it did start (and is followed like any other)."""
+    status = Status.LIVE if tracked else Status.DISPATCHED
+    return Statements(
+        key,
+        (_FOUND_ATTEMPT, _FOUND_ROW),
+        ((session_id, key, number), (status.value, key, number)),
+    )
+
+
+_ABSENT_ATTEMPT = (
+    "UPDATE attempts SET state = 'absent', resolved_by = 'reconcile', error = ? "
+    "WHERE key = ? AND number = ? AND state = 'uncertain'"
+)
+_ABSENT_ROW = (
+    "UPDATE rows SET status = 'pending', due_at = 0, attempts = attempts - 1, error = ? "
+    "WHERE key = ? AND last_attempt = ? AND status = 'uncertain'"
+)
+
+
+def proven_absent(key: str, number: int, why: str) -> Statements:
+    """An uncertain attempt placed no call (history proved it): the row may be sent again."""
+    return Statements(key, (_ABSENT_ATTEMPT, _ABSENT_ROW), ((why, key, number), (why, key, number)))
+
+
+_HANGUP = "UPDATE attempts SET hangup = ? WHERE key = ? AND number = ?"
+
+
+def hangup(key: str, number: int, result: str) -> Statements:
+    """What a hang-up request to the session's access URL did."""
+    return Statements(key, (_HANGUP,), ((result, key, number),))
+
+
+def abandon_in_flight(conn: sqlite3.Connection, why: str, now: float) -> int:
+    """Attempts still ``dispatching`` had their request out: the call may have started."""
+    conn.execute(
+        "UPDATE attempts SET state = 'uncertain', error = ?, answered_at = ? "
+        "WHERE state = 'dispatching'",
+        (why, now),
+    )
+    return conn.execute(
+        "UPDATE rows SET status = 'uncertain', error = ? WHERE status = 'dispatching'", (why,)
+    ).rowcount

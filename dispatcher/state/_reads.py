@@ -1,0 +1,382 @@
+"""Reads: what status, report, validate, the tracker and the reconciler need to know.
+
+Every read goes through a read-only connection, so it is safe while a run writes, and from
+another process or host sharing the volume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from dispatcher.source import Target
+
+from ._runs import Checkpoint, ControlMark, read_checkpoint, read_control
+from ._schema import AttemptState, Status, connect
+
+RESULT_COLUMNS = (
+    "line",
+    "key",
+    "status",
+    "outcome",
+    "attempts",
+    "call_session_history_id",
+    "ended_at",
+    "call_duration_s",
+    "cost",
+    "error_code",
+    "error",
+    "first_sent_at",
+    "last_sent_at",
+    "next_attempt_at",
+)
+ACCESS_URL_COLUMN = "media_session_access_secure_url"
+ATTEMPT_COLUMNS = (
+    "line",
+    "key",
+    "attempt",
+    "state",
+    "sent_at",
+    "answered_at",
+    "requests",
+    "call_session_history_id",
+    "outcome",
+    "ended_at",
+    "session_duration_s",
+    "call_duration_s",
+    "cost",
+    "end_code",
+    "end_reason",
+    "finish_reason",
+    "resolved_by",
+    "hangup",
+    "error_code",
+    "error",
+)
+_ISO = "strftime('%Y-%m-%dT%H:%M:%SZ', {}, 'unixepoch')"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One run of the campaign, as recorded."""
+
+    run: int
+    pid: int
+    gen: int
+    started_at: float
+    finished_at: float | None
+    exit_code: int | None
+    sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class RowBrief:
+    """A row named in a listing: where it is and what went wrong."""
+
+    line: int
+    key: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRow:
+    """A row that cannot be sent, with the fields it had in the file."""
+
+    line: int
+    status: str
+    column: str | None
+    reason: str
+    fields: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAttempt:
+    """An attempt whose fate the tracker or the reconciler still has to learn."""
+
+    key: str
+    number: int
+    claimed_at: float
+    custom_data: str
+    session_id: int | None
+    media_url: str | None
+    timezone: str | None
+
+
+class StateReader:
+    """A read-only view of one campaign's state. Use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path, read_only=True)
+
+    def __repr__(self) -> str:
+        return f"<StateReader {self.path}>"
+
+    def __enter__(self) -> StateReader:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ---- runs and the campaign ----
+
+    def latest_run(self) -> RunInfo | None:
+        row = self._conn.execute(f"{_RUN_SELECT} ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else RunInfo(*row)
+
+    def run(self, run: int) -> RunInfo | None:
+        row = self._conn.execute(f"{_RUN_SELECT} WHERE id = ?", (run,)).fetchone()
+        return None if row is None else RunInfo(*row)
+
+    def runs(self) -> list[RunInfo]:
+        return [RunInfo(*row) for row in self._conn.execute(f"{_RUN_SELECT} ORDER BY id")]
+
+    def stored_summary(self, run: int) -> dict[str, Any] | None:
+        """The summary ``run`` stored when it ended; None while it runs or if it crashed."""
+        row = self._conn.execute("SELECT summary FROM runs WHERE id = ?", (run,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        data: dict[str, Any] = json.loads(row[0])
+        return data
+
+    def control(self) -> ControlMark | None:
+        return read_control(self._conn)
+
+    def control_log(self, limit: int = 20) -> list[tuple[float, str, str, str]]:
+        return list(
+            self._conn.execute(
+                "SELECT at, mode, by, reason FROM control_log ORDER BY at DESC LIMIT ?", (limit,)
+            )
+        )
+
+    def checkpoint(self) -> Checkpoint | None:
+        return read_checkpoint(self._conn)
+
+    # ---- counts ----
+
+    def totals(self, gen: int) -> dict[str, int]:
+        """Rows of generation ``gen`` (the current file) by status; zeros included."""
+        counts = dict.fromkeys((s.value for s in Status if s is not Status.DISPATCHING), 0)
+        for status, count in self._conn.execute(
+            "SELECT status, count(*) FROM rows WHERE gen = ? GROUP BY status", (gen,)
+        ):
+            counts[status] = counts.get(status, 0) + count
+        for status, count in self._conn.execute(
+            "SELECT status, count(*) FROM rejects WHERE gen = ? GROUP BY status", (gen,)
+        ):
+            counts[status] = counts.get(status, 0) + count
+        return counts
+
+    def outcomes(self, gen: int) -> dict[str, int]:
+        """Rows whose calls are over, by their last outcome (``unknown`` when not followed)."""
+        return {
+            outcome or "unknown": count
+            for outcome, count in self._conn.execute(
+                "SELECT outcome, count(*) FROM rows WHERE gen = ? AND status = 'dispatched' "
+                "GROUP BY outcome ORDER BY count(*) DESC",
+                (gen,),
+            )
+        }
+
+    def call_stats(self, gen: int) -> tuple[float | None, float]:
+        """Median call duration (seconds) and total cost of ended attempts of the file's rows."""
+        cost = self._conn.execute(
+            "SELECT coalesce(sum(a.cost), 0) FROM attempts a JOIN rows r ON r.key = a.key "
+            "WHERE r.gen = ? AND a.state = 'ended'",
+            (gen,),
+        ).fetchone()[0]
+        count = self._conn.execute(
+            "SELECT count(*) FROM attempts a JOIN rows r ON r.key = a.key WHERE r.gen = ? "
+            "AND a.call_duration > 0",
+            (gen,),
+        ).fetchone()[0]
+        if not count:
+            return None, float(cost)
+        median = self._conn.execute(
+            "SELECT a.call_duration FROM attempts a JOIN rows r ON r.key = a.key WHERE r.gen = ? "
+            "AND a.call_duration > 0 ORDER BY a.call_duration LIMIT 1 OFFSET ?",
+            (gen, (count - 1) // 2),
+        ).fetchone()[0]
+        return float(median), float(cost)
+
+    def attempt_funnel(self, gen: int) -> list[tuple[int, int, int]]:
+        """(attempt number, rows that got it, of which ended reached ``answered``-like)."""
+        return [
+            (int(number), int(rows), int(answered or 0))
+            for number, rows, answered in self._conn.execute(
+                "SELECT a.number, count(*), sum(a.outcome = 'answered') FROM attempts a "
+                "JOIN rows r ON r.key = a.key WHERE r.gen = ? AND a.state IN "
+                "('started', 'ended', 'uncertain') GROUP BY a.number ORDER BY a.number",
+                (gen,),
+            )
+        ]
+
+    def next_due(self, gen: int) -> tuple[float | None, dict[str, int]]:
+        """When the first waiting row is due, and waiting rows by reason."""
+        first = self._conn.execute(
+            "SELECT min(due_at) FROM rows WHERE status IN ('pending', 'waiting') "
+            "AND status = 'waiting' AND gen = ?",
+            (gen,),
+        ).fetchone()[0]
+        reasons = dict(
+            self._conn.execute(
+                "SELECT coalesce(wait_reason, 'redial'), count(*) FROM rows "
+                "WHERE status = 'waiting' AND gen = ? GROUP BY wait_reason",
+                (gen,),
+            ).fetchall()
+        )
+        return (None if first is None else float(first)), reasons
+
+    # ---- listings ----
+
+    def rows_with_status(self, gen: int, status: Status, limit: int = 1000) -> list[RowBrief]:
+        """(line, key, error) of the file's rows in ``status``, first ``limit`` by line."""
+        return [
+            RowBrief(int(line), str(key), error)
+            for line, key, error in self._conn.execute(
+                "SELECT line, key, error FROM rows WHERE gen = ? AND status = ? "
+                "ORDER BY line LIMIT ?",
+                (gen, status.value, limit),
+            )
+        ]
+
+    def result_rows(self, gen: int, *, access_urls: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Every input row of generation ``gen`` in line order, as ``results.csv`` columns."""
+        url = ", a.media_url" if access_urls else ""
+        # Timestamps are formatted by SQLite: in Python it was a quarter of a 1M-row resume.
+        yield from self._conn.execute(
+            "SELECT r.line, r.key, r.status, r.outcome, r.attempts, a.session_id, "  # noqa: S608 - fixed fragments
+            f"{_ISO.format('a.ended_at')}, a.call_duration, a.cost, r.error_code, r.error, "
+            f"{_ISO.format('f.claimed_at')}, {_ISO.format('a.claimed_at')}, "
+            f"CASE WHEN r.status = 'waiting' THEN {_ISO.format('r.due_at')} END{url} "
+            "FROM rows r LEFT JOIN attempts a ON a.key = r.key AND a.number = r.last_attempt "
+            "LEFT JOIN attempts f ON f.key = r.key AND f.number = 1 WHERE r.gen = ? "
+            "UNION ALL SELECT line, key, status, NULL, 0, NULL, NULL, NULL, NULL, NULL, "
+            "CASE WHEN column_name IS NULL THEN reason ELSE column_name || ': ' || reason END, "
+            f"NULL, NULL, NULL{', NULL' if access_urls else ''} FROM rejects WHERE gen = ? "
+            "ORDER BY 1",
+            (gen, gen),
+        )
+
+    def attempt_rows(self, gen: int) -> Iterator[tuple[Any, ...]]:
+        """Every attempt of the file's rows, by line then attempt, as ``attempts.csv`` columns."""
+        yield from self._conn.execute(
+            "SELECT r.line, a.key, a.number, a.state, "  # noqa: S608 - fixed fragments
+            f"{_ISO.format('a.claimed_at')}, {_ISO.format('a.answered_at')}, a.requests, "
+            f"a.session_id, a.outcome, {_ISO.format('a.ended_at')}, a.session_duration, "
+            "a.call_duration, a.cost, a.end_code, a.end_reason, a.finish_reason, a.resolved_by, "
+            "a.hangup, a.error_code, a.error FROM attempts a JOIN rows r ON r.key = a.key "
+            "WHERE r.gen = ? ORDER BY r.line, a.number",
+            (gen,),
+        )
+
+    def reject_rows(self, gen: int) -> Iterator[RejectRow]:
+        """Rejected and suppressed rows of generation ``gen``, by line."""
+        for line, status, column, reason, fields in self._conn.execute(
+            "SELECT line, status, column_name, reason, fields FROM rejects WHERE gen = ? "
+            "ORDER BY line",
+            (gen,),
+        ):
+            yield RejectRow(line, status, column, reason, json.loads(fields))
+
+    def already_done(self, keys: Sequence[str]) -> int:
+        """How many of ``keys`` a resumed run would not send (neither pending nor uncertain)."""
+        done = 0
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            done += self._conn.execute(
+                f"SELECT count(*) FROM rows WHERE key IN ({marks}) "  # noqa: S608 - only ? marks
+                "AND status NOT IN ('pending', 'uncertain')",
+                part,
+            ).fetchone()[0]
+        return done
+
+    # ---- what the run works through ----
+
+    def due_rows(
+        self, gen: int, now: float, *, up_to_line: int, after: tuple[float, str], limit: int
+    ) -> list[tuple[Target, float, str]]:
+        """Sendable rows of ``gen`` due by ``now`` with line <= ``up_to_line``, in (due, key)
+        order after ``after``; each with its (due_at, key) for the next page."""
+        due_at, key = after
+        rows = self._conn.execute(
+            "SELECT line, key, phone, custom_data, rule, reference_ip, server_location, timezone, "
+            "not_before, not_after, due_at FROM rows WHERE status IN ('pending', 'waiting') "
+            "AND due_at <= ? AND gen = ? AND line <= ? "
+            "AND (due_at > ? OR (due_at = ? AND key > ?)) ORDER BY due_at, key LIMIT ?",
+            (now, gen, up_to_line, due_at, due_at, key, limit),
+        ).fetchall()
+        return [(_target(row), float(row[-1]), str(row[1])) for row in rows]
+
+    def open_attempts(
+        self, state: AttemptState, *, after: tuple[float, str, int], limit: int
+    ) -> list[OpenAttempt]:
+        """Attempts in ``state`` (started, uncertain), oldest claim first, after ``after``."""
+        claimed, key, number = after
+        return [
+            OpenAttempt(*row)
+            for row in self._conn.execute(
+                "SELECT a.key, a.number, a.claimed_at, a.custom_data, a.session_id, a.media_url, "
+                "r.timezone FROM attempts a JOIN rows r ON r.key = a.key WHERE a.state = ? AND "
+                "(a.claimed_at > ? OR (a.claimed_at = ? AND (a.key > ? OR "
+                "(a.key = ? AND a.number > ?)))) ORDER BY a.claimed_at, a.key, a.number LIMIT ?",
+                (state.value, claimed, claimed, key, key, number, limit),
+            )
+        ]
+
+    def send_span(self) -> tuple[float | None, float | None]:
+        """When the first attempt was claimed and the last one answered (epoch seconds)."""
+        first, last = self._conn.execute(
+            "SELECT min(claimed_at), max(answered_at) FROM attempts"
+        ).fetchone()
+        return first, last
+
+    def count_open(self, state: AttemptState) -> int:
+        return int(
+            self._conn.execute(
+                "SELECT count(*) FROM attempts WHERE state = ?", (state.value,)
+            ).fetchone()[0]
+        )
+
+    def known_session_ids(self, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` are already recorded for some attempt."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {
+            int(row[0])
+            for row in self._conn.execute(
+                f"SELECT session_id FROM attempts WHERE session_id IN ({marks})",  # noqa: S608 - only ? marks
+                list(ids),
+            )
+        }
+
+
+_RUN_SELECT = "SELECT id, pid, gen, started_at, finished_at, exit_code, sent FROM runs"
+
+
+def _target(row: Sequence[Any]) -> Target:
+    line, key, phone, custom_data, rule, reference_ip, server_location = row[:7]
+    # TODO(merge h-source): pass timezone/not_before/not_after to Target directly.
+    return Target(
+        line,
+        key,
+        phone,
+        custom_data,
+        rule=rule,
+        reference_ip=reference_ip,
+        server_location=server_location,
+    )
