@@ -189,9 +189,12 @@ def test_a_first_release_database_is_upgraded_without_resending(tmp_path: Path) 
         "CREATE TABLE runs (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, started_at REAL NOT "
         "NULL, finished_at REAL, exit_code INTEGER, summary TEXT);"
         "INSERT INTO runs VALUES (1, 1, 0, 1, 0, NULL);"
-        "INSERT INTO rows VALUES ('a', 2, NULL, 'dispatched', 1000001, 'u', 1, NULL, NULL, 1, 5, 6);"
-        "INSERT INTO rows VALUES ('b', 3, NULL, 'pending', NULL, NULL, 0, NULL, NULL, 1, NULL, NULL);"
-        "INSERT INTO rows VALUES ('c', 4, NULL, 'dispatching', NULL, NULL, 1, NULL, NULL, 1, 5, NULL);"
+        "INSERT INTO rows VALUES ('a', 2, NULL, 'dispatched', 1000001, 'u', 1, NULL, NULL, "
+        "1, 5, 6);"
+        "INSERT INTO rows VALUES ('b', 3, NULL, 'pending', NULL, NULL, 0, NULL, NULL, 1, NULL, "
+        "NULL);"
+        "INSERT INTO rows VALUES ('c', 4, NULL, 'dispatching', NULL, NULL, 1, NULL, NULL, 1, 5, "
+        "NULL);"
     )
     old.close()
 
