@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -254,6 +255,80 @@ class DispatchSettings:
     backoff_max_s: float = _setting(30.0, _non_negative)
     grace_period_s: float = _setting(30.0, _non_negative)
     adaptive: bool = _setting(True, _bool)
+    max_live_sessions: int | None = _setting(None, _opt_pos_int)
+
+
+MAX_ATTEMPTS_LIMIT = 20
+"""A sane ceiling for ``attempts.max``: more calls than this to one person is a mistake."""
+_OUTCOME = re.compile(r"[a-z0-9_]{1,32}")
+
+
+def _outcome_names(value: Any, where: str, base: Path) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _type_error(where, "a list of outcome names", value)
+    names = tuple(_str(item, f"{where}[{i}]", base) for i, item in enumerate(value))
+    for name in names:
+        if not _OUTCOME.fullmatch(name):
+            raise ConfigError(
+                f"{where}: {name!r} is not an outcome name (lower-case letters, digits and _, "
+                "e.g. busy, no_answer, failed, voicemail)"
+            )
+    if "answered" in names:
+        raise ConfigError(f"{where}: an answered call is never redialled; remove 'answered'")
+    return names
+
+
+def _waits(value: Any, where: str, base: Path) -> tuple[tuple[str, float], ...]:
+    if not isinstance(value, dict):
+        raise _type_error(where, "a table of outcome = seconds, e.g. { busy = 900 }", value)
+    return tuple(
+        (name, _non_negative(seconds, f"{where}.{name}", base)) for name, seconds in value.items()
+    )
+
+
+def _max_attempts(value: Any, where: str, base: Path) -> int:
+    number = _pos_int(value, where, base)
+    if number > MAX_ATTEMPTS_LIMIT:
+        raise ConfigError(
+            f"{where} = {number} is too many calls to one person; use at most {MAX_ATTEMPTS_LIMIT}"
+        )
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingSettings:
+    """Following each started session to its end through the account's call history."""
+
+    enabled: bool = _setting(True, _bool)
+    poll_interval_s: float = _setting(5.0, _positive)
+    wait_for_outcomes_s: float = _setting(0.0, _non_negative)
+    give_up_after_s: float = _setting(86400.0, _positive)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptSettings:
+    """How many calls a row may get, and when the next one is due after each outcome."""
+
+    max: int = _setting(1, _max_attempts)
+    retry_on: tuple[str, ...] = _setting(("busy", "no_answer"), _outcome_names)
+    wait_s: tuple[tuple[str, float], ...] = _setting(
+        (("busy", 900.0), ("no_answer", 7200.0)), _waits
+    )
+    default_wait_s: float = _setting(3600.0, _non_negative)
+    jitter_s: float = _setting(300.0, _non_negative)
+
+    def wait_for(self, outcome: str) -> float:
+        return dict(self.wait_s).get(outcome, self.default_wait_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    """Resolving uncertain attempts through call history."""
+
+    token: bool = _setting(True, _bool)
+    token_key: str = _setting("_vd", _str)
+    after_s: float = _setting(7200.0, _positive)
+    auto: bool = _setting(True, _bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +343,9 @@ class Campaign:
     target: TargetSettings
     columns: CsvSettings
     dispatch: DispatchSettings
+    tracking: TrackingSettings = TrackingSettings()
+    attempts: AttemptSettings = AttemptSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
 
     @property
     def state_path(self) -> Path:
@@ -292,6 +370,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "target": TargetSettings,
     "columns": CsvSettings,
     "dispatch": DispatchSettings,
+    "tracking": TrackingSettings,
+    "attempts": AttemptSettings,
+    "reconcile": ReconcileSettings,
 }
 _TOP_LEVEL = {"name", "csv", "output_dir", *_SECTIONS}
 
@@ -341,6 +422,25 @@ def _check_target(target: TargetSettings, source: Path) -> None:
         )
 
 
+def _check_follow_up(sections: dict[str, Any], source: Path) -> None:
+    """Redials and the live-call cap both need to know when calls end."""
+    if sections["tracking"].enabled:
+        return
+    needs = [
+        setting
+        for setting, used in (
+            ("attempts.max > 1", sections["attempts"].max > 1),
+            ("dispatch.max_live_sessions", sections["dispatch"].max_live_sessions is not None),
+        )
+        if used
+    ]
+    if needs:
+        raise ConfigError(
+            f"{source}: {needs[0]} needs the calls' outcomes, but tracking.enabled = false; "
+            "turn tracking on (the key's role must be allowed to read call history)"
+        )
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -384,6 +484,7 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
     }
     target: TargetSettings = sections["target"]
     _check_target(target, path)
+    _check_follow_up(sections, path)
     if "csv" not in raw or isinstance(raw["csv"], dict):
         raise ConfigError(f'{path}: csv = "targets.csv" is required (the file of people to call)')
     csv_path = _path(raw["csv"], f"{path}: csv", base)
@@ -398,4 +499,7 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
         target=target,
         columns=sections["columns"],
         dispatch=sections["dispatch"],
+        tracking=sections["tracking"],
+        attempts=sections["attempts"],
+        reconcile=sections["reconcile"],
     )

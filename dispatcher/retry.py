@@ -1,6 +1,7 @@
 """The retry policy; the only module that imports tenacity.
 
-Only outcomes the client marked ``Retry`` (the call certainly did not start) are sent again.
+Only answers the client marked ``Retry`` (for StartScenarios: the call certainly did not start;
+for reads: throttled) are sent again.
 Waits are exponential with full jitter, capped per wait and in total per row; a ``Retry-After``
 from the server (or the N of error 416) replaces the computed wait; the per-row total wait
 budget bounds both.
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, wait_random_exponential
 
-from dispatcher.client import Outcome, Retry
+from dispatcher.client import Retry
 from dispatcher.config import DispatchSettings
 
 Sleep = Callable[[float], Awaitable[None]]
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +42,10 @@ class RetryPolicy:
         )
 
 
-def _last_outcome(state: RetryCallState) -> Outcome | None:
+def _last_outcome(state: RetryCallState) -> Any:
     if state.outcome is None or state.outcome.failed:
         return None
-    result: Outcome = state.outcome.result()
-    return result
+    return state.outcome.result()
 
 
 class _Wait:
@@ -62,8 +64,8 @@ class _Wait:
         return float(self._jitter(state))
 
 
-class _Stop:
-    """Stop at the attempt limit, or when the next wait would break the per-row wait budget."""
+class _GiveUp:
+    """Give up at the request limit, or when the next wait would break the per-row wait budget."""
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
@@ -75,11 +77,11 @@ class _Stop:
 
 
 async def send_with_retry(
-    attempt: Callable[[], Awaitable[Outcome]],
+    attempt: Callable[[], Awaitable[R]],
     policy: RetryPolicy,
     sleep: Sleep,
     on_retry: Callable[[Retry, float], None] | None = None,
-) -> tuple[Outcome, int]:
+) -> tuple[R, int]:
     """Run ``attempt`` until its outcome is not ``Retry`` or the policy gives up.
 
     Returns the last outcome (a ``Retry`` when the budget ran out) and the number of attempts.
@@ -95,12 +97,12 @@ async def send_with_retry(
 
 
 async def _retry_after_first(
-    first: Retry,
-    attempt: Callable[[], Awaitable[Outcome]],
+    first: R,
+    attempt: Callable[[], Awaitable[R]],
     policy: RetryPolicy,
     sleep: Sleep,
     on_retry: Callable[[Retry, float], None] | None,
-) -> tuple[Outcome, int]:
+) -> tuple[R, int]:
 
     def before_sleep(state: RetryCallState) -> None:
         outcome = _last_outcome(state)
@@ -109,7 +111,7 @@ async def _retry_after_first(
 
     retrying = AsyncRetrying(
         sleep=sleep,
-        stop=_Stop(policy),
+        stop=_GiveUp(policy),
         wait=_Wait(policy),
         retry=retry_if_result(lambda outcome: isinstance(outcome, Retry)),
         before_sleep=before_sleep,
@@ -117,14 +119,14 @@ async def _retry_after_first(
         reraise=True,
     )
     attempts = 1
-    replay: list[Outcome] = [first]
+    replay: list[R] = [first]
 
-    async def counted() -> Outcome:
+    async def counted() -> R:
         nonlocal attempts
         if replay:
             return replay.pop()
         attempts += 1
         return await attempt()
 
-    outcome: Outcome = await retrying(counted)
+    outcome: R = await retrying(counted)
     return outcome, attempts

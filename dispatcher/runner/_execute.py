@@ -22,6 +22,7 @@ from dispatcher.errors import FatalApiError
 from dispatcher.lock import CampaignLock
 from dispatcher.logs import event
 from dispatcher.pool import WorkerPool
+from dispatcher.redial import RedialPolicy
 from dispatcher.report import Summary
 from dispatcher.source import Target, TargetReader
 from dispatcher.state import Registrar, Store, open_store
@@ -29,6 +30,7 @@ from dispatcher.state import Registrar, Store, open_store
 from ._control import CampaignRun, RunOptions
 from ._feed import feed_file
 from ._finish import finish, log_finished
+from ._follow import Following, final_passes, follow_while, start_following
 from ._sender import RowSender
 
 log = logging.getLogger("dispatcher.runner")
@@ -129,10 +131,11 @@ async def _locked_run(
             run.request_stop(
                 operator=f"campaign {mark.mode} by {mark.by}: {mark.reason or 'no reason given'}"
             )
+        facts: dict[str, object] = {}
         try:
             async with client:
                 await _started(run, on_start)
-                await _dispatch(
+                facts = await _dispatch(
                     run, store=store, client=client, run_id=begun.run, gen=gen, reader=reader
                 )
                 run.stats.token_refreshes = client.token_refreshes
@@ -140,7 +143,9 @@ async def _locked_run(
             await store.abandon_in_flight(
                 "the run was stopped while this request was in flight", options.clock()
             )
-            summary = await finish(run, store, run_id=begun.run, gen=gen, header=reader.header)
+            summary = await finish(
+                run, store, run_id=begun.run, gen=gen, header=reader.header, extra=facts
+            )
     log_finished(summary)
     return summary
 
@@ -160,11 +165,15 @@ async def _dispatch(
     run_id: int,
     gen: int,
     reader: TargetReader,
-) -> None:
+) -> dict[str, object]:
+    """Send what is due while following sessions; what the summary should say about it."""
     if run.stop.requested:
-        return
+        return {}
+    following = await start_following(run, client, store, RedialPolicy(run.campaign.attempts))
+    if run.stop.requested:
+        return _following_facts(following)
     await _bind_first(run, client)
-    sender = RowSender(run, store, client, run_id, tracked=False)
+    sender = RowSender(run, store, client, run_id, live=following.live, tracked=following.tracked)
     registrar = Registrar(
         gen,
         run.options.clock(),
@@ -172,5 +181,23 @@ async def _dispatch(
         dedupe_phone=run.campaign.columns.dedupe == "phone",
     )
     pool: WorkerPool[Target] = WorkerPool(run.campaign.dispatch.concurrency, sender.send)
+    sending_done = asyncio.Event()
+    follower = asyncio.create_task(follow_while(following, run, sending_done))
     feeder = asyncio.create_task(feed_file(run, reader, store, registrar, pool))
-    await _drain(run, pool, feeder)
+    try:
+        await _drain(run, pool, feeder)
+    finally:
+        sending_done.set()
+        await follower
+    await final_passes(following, run)
+    return _following_facts(following)
+
+
+def _following_facts(following: Following) -> dict[str, object]:
+    facts: dict[str, object] = {
+        "tracking": "on" if following.tracked else "off",
+        "live_sessions_peak": following.live.peak,
+    }
+    if following.last_failure is not None:
+        facts["history_problem"] = following.last_failure.reason
+    return facts

@@ -22,6 +22,7 @@ from dispatcher.logs import event
 from dispatcher.retry import send_with_retry
 from dispatcher.source import Target
 from dispatcher.state import AttemptState, Store
+from dispatcher.tracking import LiveSessions
 
 from ._control import CampaignRun
 
@@ -104,22 +105,37 @@ class RowSender:
         client: VoximplantClient,
         run_id: int,
         *,
+        live: LiveSessions,
         tracked: bool,
     ) -> None:
         self.run = run
         self.store = store
         self.client = client
         self.run_id = run_id
+        self.live = live
         self.tracked = tracked
 
     def __repr__(self) -> str:
         return f"<RowSender run={self.run_id} tracked={self.tracked}>"
 
     async def send(self, target: Target) -> None:
-        """Claim, send, record; a stop at any point leaves the row as it should be."""
+        """Wait for room under the live-call cap, then claim, send and record."""
+        if self.run.stop.requested:
+            return
+        await self.live.acquire()
+        started = False
+        try:
+            started = await self._attempt(target)
+        finally:
+            if not started:
+                self.live.release()
+
+    async def _attempt(self, target: Target) -> bool:
+        """Claim, send, record; True when a session may exist (its live slot stays taken).
+        A stop at any point leaves the row as it should be."""
         run = self.run
         if run.stop.requested:
-            return
+            return False
         custom_data = target.custom_data
         claimed = await self.store.claim(
             state.Claim(
@@ -134,17 +150,16 @@ class RowSender:
         if isinstance(claimed, state.Refused):
             if claimed.stopped:
                 run.request_stop(operator=claimed.reason)
-            return
+            return False
         if run.stop.requested:
             await self.store.release(
                 target.key, claimed.number, "not sent: the run was stopping", run.options.clock()
             )
-            return
-        await self._send_claimed(
-            target, claimed.number, request_for(run.campaign, target, custom_data)
-        )
+            return False
+        request = request_for(run.campaign, target, custom_data)
+        return await self._send_claimed(target, claimed.number, request)
 
-    async def _send_claimed(self, target: Target, number: int, request: StartRequest) -> None:
+    async def _send_claimed(self, target: Target, number: int, request: StartRequest) -> bool:
         run = self.run
 
         async def attempt() -> Outcome:
@@ -169,6 +184,7 @@ class RowSender:
             _log_row(target, status, requests, answer)
         if isinstance(outcome, Fatal):
             run.request_stop(fatal=outcome.error())
+        return answer.state in (AttemptState.STARTED, AttemptState.UNCERTAIN)
 
     async def _timed(self, request: StartRequest) -> Outcome:
         started = time.monotonic()

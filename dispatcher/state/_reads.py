@@ -103,7 +103,9 @@ class OpenAttempt:
     custom_data: str
     session_id: int | None
     media_url: str | None
-    timezone: str | None
+    local_hour: int | None
+    attempts_made: int
+    """The row's attempts that may have placed a call (this one included)."""
 
 
 class StateReader:
@@ -330,7 +332,8 @@ class StateReader:
             OpenAttempt(*row)
             for row in self._conn.execute(
                 "SELECT a.key, a.number, a.claimed_at, a.custom_data, a.session_id, a.media_url, "
-                "r.timezone FROM attempts a JOIN rows r ON r.key = a.key WHERE a.state = ? AND "
+                "a.local_hour, r.attempts FROM attempts a JOIN rows r ON r.key = a.key "
+                "WHERE a.state = ? AND "
                 "(a.claimed_at > ? OR (a.claimed_at = ? AND (a.key > ? OR "
                 "(a.key = ? AND a.number > ?)))) ORDER BY a.claimed_at, a.key, a.number LIMIT ?",
                 (state.value, claimed, claimed, key, key, number, limit),
@@ -344,10 +347,12 @@ class StateReader:
         ).fetchone()
         return first, last
 
-    def count_open(self, state: AttemptState) -> int:
+    def count_open(self, state: AttemptState, *, since: float = 0.0) -> int:
+        """Attempts in ``state`` claimed at or after ``since``."""
         return int(
             self._conn.execute(
-                "SELECT count(*) FROM attempts WHERE state = ?", (state.value,)
+                "SELECT count(*) FROM attempts WHERE state = ? AND claimed_at >= ?",
+                (state.value, since),
             ).fetchone()[0]
         )
 

@@ -1,0 +1,174 @@
+"""Following sessions during a run: the role check at start, the tracker loop, the final pass.
+
+The tracker polls while rows are sent (often when the live-call cap makes rows wait), does one
+more pass when sending is over, and with ``tracking.wait_for_outcomes_s`` keeps polling until
+every session has ended or the time is up. When history cannot be read and the cap is full,
+the run waits and says why, every ``CAP_NOTICE_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from dispatcher.client import HistoryQuery, ReadFailure, VoximplantClient
+from dispatcher.errors import FatalApiError
+from dispatcher.logs import event
+from dispatcher.redial import RedialPolicy
+from dispatcher.state import AttemptState, StateReader, Store
+from dispatcher.tracking import HistoryReader, LiveSessions, Pass, SessionTracker
+
+from ._control import CampaignRun
+
+log = logging.getLogger("dispatcher.runner")
+
+CAP_POLL_S = 1.0
+"""Poll interval while rows wait for the live-call cap: slots free up as soon as calls end."""
+CAP_NOTICE_S = 30.0
+
+
+@dataclass(slots=True)
+class Following:
+    """Whether sessions are followed in this run, and the pieces that do it."""
+
+    tracker: SessionTracker | None
+    live: LiveSessions
+    last_failure: ReadFailure | None = None
+
+    @property
+    def tracked(self) -> bool:
+        return self.tracker is not None
+
+
+async def start_following(
+    run: CampaignRun, client: VoximplantClient, store: Store, redial: RedialPolicy
+) -> Following:
+    """Check the key may read history; count the sessions that may be live; build the tracker."""
+    campaign = run.campaign
+    cap = campaign.dispatch.max_live_sessions
+    now = run.options.clock()
+    with StateReader(campaign.state_path) as reader:
+        live = reader.count_open(AttemptState.STARTED) + reader.count_open(
+            AttemptState.UNCERTAIN, since=now - campaign.reconcile.after_s
+        )
+    sessions = LiveSessions(cap, live)
+    if not campaign.tracking.enabled:
+        return Following(None, sessions)
+    history = HistoryReader(client, run.limit, run.stats, run.options.sleep)
+    probe = await history.read(
+        HistoryQuery(
+            from_date=dt.datetime.fromtimestamp(now - 60, dt.UTC),
+            to_date=dt.datetime.fromtimestamp(now, dt.UTC),
+            count=1,
+        )
+    )
+    if isinstance(probe, ReadFailure) and probe.fatal:
+        _cannot_follow(run, probe)
+        return Following(None, sessions)
+    if isinstance(probe, ReadFailure):
+        event(log, logging.WARNING, "history_unavailable", reason=probe.reason)
+    tracker = SessionTracker(
+        history=history,
+        store=store,
+        reader=lambda: StateReader(campaign.state_path),
+        redial=redial,
+        live=sessions,
+        settings=campaign.tracking,
+        clock=run.options.clock,
+    )
+    return Following(tracker, sessions)
+
+
+def _cannot_follow(run: CampaignRun, failure: ReadFailure) -> None:
+    campaign = run.campaign
+    needs = [
+        setting
+        for setting, used in (
+            ("dispatch.max_live_sessions", campaign.dispatch.max_live_sessions is not None),
+            ("attempts.max > 1", campaign.attempts.max > 1),
+        )
+        if used
+    ]
+    if needs:
+        run.request_stop(
+            fatal=FatalApiError(
+                failure.code,
+                f"{needs[0]} needs call history, which this key cannot read ({failure.reason})",
+                failure.hint,
+            )
+        )
+        return
+    event(
+        log,
+        logging.WARNING,
+        "tracking_off",
+        message="dispatching without outcomes: " + (failure.hint or failure.reason),
+    )
+
+
+async def follow_while(following: Following, run: CampaignRun, done: asyncio.Event) -> None:
+    """Poll until ``done`` is set (sending is over) or the run stops."""
+    if following.tracker is None:
+        return
+    noticed = 0.0
+    live = following.live
+    while not (done.is_set() or run.stop.requested):
+        live.grew.clear()
+        result = await following.tracker.poll()
+        following.last_failure = result.failure
+        noticed = _notice_cap(following, result, noticed)
+        if not result.still_live and not result.failure:
+            await _first(run, done, live.grew.wait())  # nothing to look for until a start
+            continue
+        interval = CAP_POLL_S if live.waiting else run.campaign.tracking.poll_interval_s
+        await _first(run, done, run.sleep_unless_stopped(interval))
+
+
+def _notice_cap(following: Following, result: Pass, noticed: float) -> float:
+    if not (following.live.waiting and result.failure):
+        return noticed
+    now = time.monotonic()
+    if now - noticed < CAP_NOTICE_S:
+        return noticed
+    event(
+        log,
+        logging.WARNING,
+        "live_cap_holding",
+        live=following.live.live,
+        cap=following.live.cap,
+        message="rows wait: the live-call cap is full and call history cannot be read "
+        f"({result.failure.reason if result.failure else ''}); nothing is dialled on a guess",
+    )
+    return now
+
+
+async def _first(run: CampaignRun, done: asyncio.Event, waiting: Awaitable[object]) -> None:
+    """Wait for ``waiting``, or until sending is over or the run stops."""
+    tasks = {
+        asyncio.ensure_future(waiting),
+        asyncio.ensure_future(done.wait()),
+        asyncio.ensure_future(run.stop.event.wait()),
+    }
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+
+
+async def final_passes(following: Following, run: CampaignRun) -> None:
+    """One pass now; with ``wait_for_outcomes_s``, more until nothing is live or time is up."""
+    tracker = following.tracker
+    if tracker is None or run.stop.interrupted:
+        return
+    deadline = run.options.clock() + run.campaign.tracking.wait_for_outcomes_s
+    while True:
+        result = await tracker.poll()
+        following.last_failure = result.failure
+        if not result.still_live or run.options.clock() >= deadline or run.stop.interrupted:
+            return
+        await run.sleep_unless_stopped(
+            min(run.campaign.tracking.poll_interval_s, max(0.0, deadline - run.options.clock()))
+        )
