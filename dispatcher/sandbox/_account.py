@@ -19,12 +19,17 @@ class Application:
     application_name: str
 
 
+ACCOUNT_CREATED = 1_735_689_600.0  # 2025-01-01 00:00:00 UTC: "modified" of the seed objects
+
+
 @dataclass(slots=True)
 class Scenario:
-    """A VoxEngine scenario."""
+    """A VoxEngine scenario: its text and when it was last changed (sandbox clock, UTC)."""
 
     scenario_id: int
     scenario_name: str
+    script: str = ""
+    modified: float = ACCOUNT_CREATED
 
 
 @dataclass(slots=True)

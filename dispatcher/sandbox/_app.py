@@ -1,9 +1,10 @@
-"""The aiohttp application: the Management API wire format, the fault script, control routes.
+"""The aiohttp application: the Management API wire format and the fault script.
 
 Order of work for an API request, and why:
 1. count it in flight (before anything else, so ``peak_in_flight`` measures the client);
 2. the account-wide cap answers 429 at once, without reading the body or checking the token;
-3. parameters are read, the token checked, the command looked up, the fault picked;
+3. parameters are read, the token checked, the command looked up, the key's roles checked
+   (104 if they do not allow the command), the fault picked;
 4. the global latency (plus a ``delay`` fault) elapses;
 5. the command runs (placing the call) and the answer is written, or the fault acts.
 """
@@ -12,18 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
 
 from ._commands import COMMANDS, Command
-from ._faults import Fault, pick_fault
+from ._control import add_control_routes
+from ._faults import Fault, fault_subject, pick_fault
+from ._media import add_media_routes
 from ._params import ApiFailure, Params
-from ._state import State
+from ._params import json_response as _json
+from ._roles import check_role
+from ._state import STATE, State
 
-STATE = web.AppKey("state", State)
 GARBAGE_BODY = b'{"result": 1, "media_session_access_url": "http://127.0.0.1/me'
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -38,12 +41,8 @@ def build_app(state: State) -> web.Application:
         app.router.add_route("GET", path, api_handler)
         app.router.add_route("POST", path, api_handler)
     app.middlewares.append(_loopback_only)
-    app.router.add_get("/_sandbox/ledger", ledger_handler)
-    app.router.add_get("/_sandbox/stats", stats_handler)
-    app.router.add_get("/_sandbox/faults", get_faults_handler)
-    app.router.add_post("/_sandbox/faults", set_faults_handler)
-    app.router.add_post("/_sandbox/config", config_handler)
-    app.router.add_post("/_sandbox/reset-peak", reset_peak_handler)
+    add_control_routes(app)
+    add_media_routes(app)
     return app
 
 
@@ -76,10 +75,11 @@ async def _serve(request: web.Request, state: State) -> web.Response:
     try:
         state.verifier.check(request.headers.get("Authorization"))
         command = _command(cmd)
+        check_role(state.call_model.roles, cmd)
     except ApiFailure as failure:
         await _pause(state.latency_s)
         return _json(failure.to_json())
-    fault = pick_fault(state.faults, cmd, params.get("script_custom_data", ""))
+    fault = pick_fault(state.faults, cmd, fault_subject(cmd, params))
     if fault is None or fault.kind == "delay":
         await _pause(state.latency_s + (fault.delay_s if fault else 0.0))
         if fault:
@@ -124,10 +124,6 @@ def _execute(state: State, command: Command, params: Params) -> web.Response:
         return _json(command(state, params))
     except ApiFailure as failure:
         return _json(failure.to_json())
-
-
-def _json(body: object) -> web.Response:
-    return web.Response(body=json.dumps(body).encode("utf-8"), content_type="application/json")
 
 
 def _too_many(state: State, retry_after: float | None) -> web.Response:
@@ -220,78 +216,3 @@ def _is_loopback(remote: str | None) -> bool:
         return remote is not None and ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
-
-
-async def ledger_handler(request: web.Request) -> web.Response:
-    """``GET /_sandbox/ledger``: every placed call, in order."""
-    return _json([entry.to_json() for entry in request.app[STATE].ledger.entries])
-
-
-async def stats_handler(request: web.Request) -> web.Response:
-    """``GET /_sandbox/stats``: the counters, plus the ledger size and the knobs."""
-    state = request.app[STATE]
-    body = {**state.stats.to_json(), "ledger_size": len(state.ledger.entries)}
-    return _json({**body, **state.config_json()})
-
-
-async def get_faults_handler(request: web.Request) -> web.Response:
-    """``GET /_sandbox/faults``: the script, with what is left of each ``times``."""
-    return _json([fault.to_json() for fault in request.app[STATE].faults])
-
-
-async def set_faults_handler(request: web.Request) -> web.Response:
-    """``POST /_sandbox/faults``: replace the script with a JSON list of faults."""
-    body = await _json_body(request)
-    try:
-        faults = _parse_faults(body)
-    except (ValueError, TypeError) as exc:
-        raise web.HTTPBadRequest(text=f"bad fault script: {exc}") from None
-    request.app[STATE].faults = faults
-    return _json([fault.to_json() for fault in faults])
-
-
-def _parse_faults(body: object) -> list[Fault]:
-    if not isinstance(body, list):
-        raise TypeError("the body must be a JSON list of fault objects")
-    return [Fault.from_json(item) for item in body]
-
-
-async def config_handler(request: web.Request) -> web.Response:
-    """``POST /_sandbox/config``: change any of latency_s, cap, cap_retry_after."""
-    state = request.app[STATE]
-    body = await _json_body(request)
-    try:
-        apply_config(state, body)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"bad config: {exc}") from None
-    return _json(state.config_json())
-
-
-async def reset_peak_handler(request: web.Request) -> web.Response:
-    """``POST /_sandbox/reset-peak``: restart peak measurement from what is in flight now."""
-    return _json({"peak_in_flight": request.app[STATE].stats.reset_peak()})
-
-
-async def _json_body(request: web.Request) -> object:
-    try:
-        return await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body must be JSON") from None
-
-
-def apply_config(state: State, body: object) -> None:
-    """Validate then apply a config change; nothing changes if any value is bad."""
-    if not isinstance(body, dict) or set(body) - {"latency_s", "cap", "cap_retry_after"}:
-        raise ValueError("expected an object with any of latency_s, cap, cap_retry_after")
-    latency = body.get("latency_s", state.latency_s)
-    cap = body.get("cap", state.cap)
-    retry_after = body.get("cap_retry_after", state.cap_retry_after)
-    if not _non_negative(latency) or not _non_negative(cap) or not isinstance(cap, int):
-        raise ValueError("latency_s must be a number >= 0 and cap an integer >= 0")
-    if retry_after is not None and not _non_negative(retry_after):
-        raise ValueError("cap_retry_after must be a number >= 0 or null")
-    state.latency_s, state.cap, state.cap_retry_after = float(latency), cap, retry_after
-
-
-def _non_negative(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0

@@ -1,16 +1,19 @@
-"""The Management API methods the sandbox implements, one function each.
+"""The Management API methods the sandbox implements, one function each, and their registry.
 
 Each takes the request parameters and returns the JSON answer, or raises ``ApiFailure``.
-Only StartScenarios changes the ledger; only BindScenario changes the account.
+Only StartScenarios changes the ledger (it opens a media session, see ``_sessions``); only
+BindScenario and the scenario methods change the account. GetCallHistory lives in
+``_history``, the scenario methods in ``_scenarios``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from ._account import (
+    ACCOUNT_CREATED,
     Account,
     Rule,
     resolve_application,
@@ -18,46 +21,73 @@ from ._account import (
     resolve_scenarios,
     runnable_rule,
 )
+from ._history import get_call_history
 from ._ledger import LedgerEntry
-from ._params import Params, exclusive, get_bool, get_int, get_page, invalid, missing
+from ._params import Params, exclusive, get_bool, get_int, invalid, missing, page
+from ._scenarios import add_scenario, get_scenarios, scenario_json, set_scenario_info, utc_text
+from ._sessions import plan_session
 from ._state import State
 
 Command = Callable[[State, Params], dict[str, object]]
 
-_MODIFIED = "2025-01-01 00:00:00"
+_CREATED = utc_text(ACCOUNT_CREATED)
 
 
-def place_call(state: State, params: Params) -> LedgerEntry:
-    """Validate a StartScenarios request and record the call it starts."""
-    rule = runnable_rule(state.account, params)
-    user_id = None
-    if exclusive(params, "user_id", "user_name") == "user_id":
-        user_id = get_int(params, "user_id", 117)
+def _reference_ip(params: Params) -> str | None:
     reference_ip = params.get("reference_ip") or None
     if reference_ip is not None:
         try:
             ipaddress.ip_address(reference_ip)
         except ValueError:
             raise invalid("reference_ip", 257) from None
+    return reference_ip
+
+
+def place_call(state: State, params: Params) -> LedgerEntry:
+    """Validate a StartScenarios request, open its media session and record the call."""
+    rule = runnable_rule(state.account, params)
+    user_id = None
+    if exclusive(params, "user_id", "user_name") == "user_id":
+        user_id = get_int(params, "user_id", 117)
+    reference_ip = _reference_ip(params)
+    custom_data = params.get("script_custom_data", "")
+    plan = plan_session(state.call_model, custom_data, state.ledger.next_id())
+    now = state.now()
     return state.ledger.place(
-        rule_id=rule.rule_id,
-        application_id=rule.application_id,
-        user_id=user_id,
-        script_custom_data=params.get("script_custom_data", ""),
-        reference_ip=reference_ip,
-        server_location=params.get("server_location") or None,
-        at=state.now(),
+        LedgerEntry(
+            seq=0,  # the ledger numbers the entry
+            call_session_history_id=0,
+            rule_id=rule.rule_id,
+            application_id=rule.application_id,
+            user_id=user_id,
+            script_custom_data=custom_data,
+            reference_ip=reference_ip,
+            server_location=params.get("server_location") or None,
+            at=now,
+            outcome=plan.outcome,
+            start=now,
+            end=now + plan.ring_s + plan.talk_s + plan.overhead_s,
+            ring_s=plan.ring_s,
+            talk_s=plan.talk_s,
+            end_code=plan.end_code,
+            report=plan.report,
+            media_token=uuid.uuid4().hex,  # the access URL is a capability: unguessable
+        )
     )
 
 
 def start_scenarios(state: State, params: Params) -> dict[str, object]:
-    """StartScenarios: start the rule's scenarios once; answer the media session URLs."""
+    """StartScenarios: start the rule's scenarios once; answer the media session URLs.
+
+    Both URLs use the scheme the sandbox serves (one port speaks one scheme), so the
+    "secure" URL is plain http when the sandbox runs without TLS.
+    """
     entry = place_call(state, params)
-    session = uuid.uuid4().hex
+    url = state.media_url(entry.media_token)
     return {
         "result": 1,
-        "media_session_access_url": f"http://{state.media_host}/media/{session}",
-        "media_session_access_secure_url": f"https://{state.media_host}/media/{session}",
+        "media_session_access_url": url,
+        "media_session_access_secure_url": url,
         "call_session_history_id": entry.call_session_history_id,
     }
 
@@ -89,19 +119,7 @@ def get_rules(state: State, params: Params) -> dict[str, object]:
         and rule_id in (None, rule.rule_id)
         and name in rule.rule_name.lower()
     )
-    return _page((_rule_json(state.account, r, with_scenarios) for r in rules), params)
-
-
-def get_scenarios(state: State, params: Params) -> dict[str, object]:
-    """GetScenarios: the account's scenarios, optionally filtered by id or name part."""
-    scenario_id = get_int(params, "scenario_id", 132)
-    name = params.get("scenario_name", "").lower()
-    found = (
-        {**_scenario_json(s.scenario_id, s.scenario_name), "parent": False}
-        for s in state.account.scenarios.values()
-        if scenario_id in (None, s.scenario_id) and name in s.scenario_name.lower()
-    )
-    return _page(found, params)
+    return page((_rule_json(state.account, r, with_scenarios) for r in rules), params)
 
 
 def get_applications(state: State, params: Params) -> dict[str, object]:
@@ -112,16 +130,12 @@ def get_applications(state: State, params: Params) -> dict[str, object]:
         {
             "application_id": a.application_id,
             "application_name": a.application_name,
-            "modified": _MODIFIED,
+            "modified": _CREATED,
         }
         for a in state.account.applications.values()
         if app_id in (None, a.application_id) and name in a.application_name.lower()
     )
-    return _page(found, params)
-
-
-def _scenario_json(scenario_id: int, scenario_name: str) -> dict[str, object]:
-    return {"scenario_id": scenario_id, "scenario_name": scenario_name, "modified": _MODIFIED}
+    return page(found, params)
 
 
 def _rule_json(account: Account, rule: Rule, with_scenarios: bool) -> dict[str, object]:
@@ -130,21 +144,12 @@ def _rule_json(account: Account, rule: Rule, with_scenarios: bool) -> dict[str, 
         "rule_name": rule.rule_name,
         "application_id": rule.application_id,
         "rule_pattern": ".*",
-        "modified": _MODIFIED,
+        "modified": _CREATED,
         "video_conference": False,
     }
     if with_scenarios:
-        body["scenarios"] = [
-            _scenario_json(s.scenario_id, s.scenario_name) for s in account.bound_scenarios(rule)
-        ]
+        body["scenarios"] = [scenario_json(s) for s in account.bound_scenarios(rule)]
     return body
-
-
-def _page(items: Iterable[dict[str, object]], params: Params) -> dict[str, object]:
-    count, offset = get_page(params)
-    everything = list(items)
-    page = everything[offset : offset + count]
-    return {"result": page, "total_count": len(everything), "count": len(page)}
 
 
 COMMANDS: dict[str, Command] = {
@@ -153,4 +158,7 @@ COMMANDS: dict[str, Command] = {
     "GetRules": get_rules,
     "GetScenarios": get_scenarios,
     "GetApplications": get_applications,
+    "AddScenario": add_scenario,
+    "SetScenarioInfo": set_scenario_info,
+    "GetCallHistory": get_call_history,
 }

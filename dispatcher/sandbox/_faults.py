@@ -2,11 +2,16 @@
 
 For each API request the first fault (in list order) whose ``cmd`` and ``match`` fit and
 whose ``times`` is not used up fires, and its ``times`` is decremented. At most one fault
-fires per request; requests no fault fits are served normally.
+fires per request; requests no fault fits are served normally. ``match`` is a substring of
+the request's *subject* (``fault_subject``): the script_custom_data of a StartScenarios, and
+for every other command its parameters written ``name=value`` joined by ``&`` in arrival
+order, not percent-encoded (so a GetCallHistory fault can match a custom-data search value,
+an id list or a date). A fault with ``times`` null never runs out: an outage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Literal, cast, get_args
 
@@ -79,6 +84,13 @@ class Fault:
         if "kind" not in obj:
             raise ValueError("a fault needs a 'kind'")
         return cls(**cast("dict[str, object]", obj))  # type: ignore[arg-type]
+
+
+def fault_subject(cmd: str, params: Mapping[str, str]) -> str:
+    """The text a fault's ``match`` is looked for in (see the module docstring)."""
+    if cmd == "StartScenarios":
+        return params.get("script_custom_data", "")
+    return "&".join(f"{name}={value}" for name, value in params.items() if name != "cmd")
 
 
 def pick_fault(faults: list[Fault], cmd: str, custom_data: str) -> Fault | None:

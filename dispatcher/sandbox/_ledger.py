@@ -1,20 +1,38 @@
 """What the sandbox saw: the ledger of placed calls and the request counters.
 
 The ledger is the ground truth tests compare a run against: one entry per call the
-simulated platform started. ``Stats`` counts requests; ``peak_in_flight`` is the largest
-number of API requests inside the handler at once, counted on entry before the cap check,
-so it measures the client's concurrency and not the server's admission.
+simulated platform started, with the life of its media session (outcome, start, end, who
+ended it). Entries are frozen; a hang-up replaces an entry with its ended version.
+``Stats`` counts requests; ``peak_in_flight`` is the largest number of API requests inside
+the handler at once, counted on entry before the cap check, so it measures the client's
+concurrency and not the server's admission.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from ._callmodel import Outcome
+
+EndedBy = Literal["call", "hangup"]
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """One call the sandbox placed (a successful StartScenarios, or a placed fault)."""
+    """One call the sandbox placed (a successful StartScenarios, or a placed fault).
+
+    The session fields: ``outcome`` (answered, busy, no_answer, rejected, invalid_number,
+    failed), ``start`` (== ``at``, the placement time) and ``end`` on the sandbox clock,
+    ``ring_s`` and ``talk_s`` (talk is 0 unless answered), ``end_code`` (the leg's SIP code),
+    ``ended_by`` ("call": ran its course; "hangup": its access URL ended it), ``report``
+    (the outcome the scenario reports, or None) and ``media_token`` (the access URL's last
+    path segment).
+    """
 
     seq: int
     call_session_history_id: int
@@ -25,10 +43,25 @@ class LedgerEntry:
     reference_ip: str | None
     server_location: str | None
     at: float
+    outcome: Outcome = "answered"
+    start: float = 0.0
+    end: float = 0.0
+    ring_s: float = 0.0
+    talk_s: float = 0.0
+    end_code: int = 200
+    ended_by: EndedBy = "call"
+    report: str | None = None
+    media_token: str = ""
+
+    @property
+    def leg_custom_data(self) -> str | None:
+        """What the scenario wrote into the call's custom data (None: nothing)."""
+        outcome = "stopped" if self.ended_by == "hangup" else self.report
+        return None if outcome is None else json.dumps({"outcome": outcome}, separators=(",", ":"))
 
     def to_json(self) -> dict[str, object]:
         """The entry as ``GET /_sandbox/ledger`` shows it."""
-        return asdict(self)
+        return {**asdict(self), "leg_custom_data": self.leg_custom_data}
 
 
 @dataclass(slots=True)
@@ -47,6 +80,7 @@ class Stats:
     admitted_in_flight: int = 0
     auth_failures: int = 0
     faults_fired: Counter[str] = field(default_factory=Counter)
+    hangups: int = 0
     _token_hashes: set[int] = field(default_factory=set, repr=False)
 
     @property
@@ -84,45 +118,66 @@ class Stats:
             "auth_failures": self.auth_failures,
             "tokens_seen": self.tokens_seen,
             "faults_fired": dict(self.faults_fired),
+            "hangups": self.hangups,
         }
 
 
 class Ledger:
-    """The placed calls, in order, with unique increasing ``call_session_history_id``s."""
+    """The placed calls, in order, with unique increasing ``call_session_history_id``s.
+
+    ``entries`` is the public list (a test may clear it); the sessions themselves are also
+    kept by id and by access token, and those outlive a cleared list, because the simulated
+    platform's history does.
+    """
 
     FIRST_CALL_ID = 1_000_001
 
     def __init__(self) -> None:
         self.entries: list[LedgerEntry] = []
         self._placed = 0  # ids stay unique even if a test clears ``entries``
+        self._by_id: dict[int, LedgerEntry] = {}
+        self._by_token: dict[str, int] = {}
 
     def __repr__(self) -> str:
-        return f"<Ledger entries={len(self.entries)}>"
+        return f"<Ledger entries={len(self.entries)} sessions={len(self._by_id)}>"
 
-    def place(
-        self,
-        *,
-        rule_id: int,
-        application_id: int,
-        user_id: int | None,
-        script_custom_data: str,
-        reference_ip: str | None,
-        server_location: str | None,
-        at: float,
-    ) -> LedgerEntry:
-        """Record one started call and return its entry."""
-        self._placed += 1
-        seq = self._placed
-        entry = LedgerEntry(
-            seq=seq,
-            call_session_history_id=self.FIRST_CALL_ID + seq - 1,
-            rule_id=rule_id,
-            application_id=application_id,
-            user_id=user_id,
-            script_custom_data=script_custom_data,
-            reference_ip=reference_ip,
-            server_location=server_location,
-            at=at,
+    def next_id(self) -> int:
+        """The ``call_session_history_id`` the next placed call will get."""
+        return self.FIRST_CALL_ID + self._placed
+
+    def place(self, entry: LedgerEntry) -> LedgerEntry:
+        """Record one started call; returns it with its ``seq`` and id (``next_id()``) set."""
+        entry = dataclasses.replace(
+            entry, seq=self._placed + 1, call_session_history_id=self.next_id()
         )
+        self._placed += 1
         self.entries.append(entry)
+        self._by_id[entry.call_session_history_id] = entry
+        if entry.media_token:
+            self._by_token[entry.media_token] = entry.call_session_history_id
         return entry
+
+    def sessions(self) -> Iterable[LedgerEntry]:
+        """Every session ever placed, in placement order (also after ``entries`` is cleared)."""
+        return self._by_id.values()
+
+    def get(self, call_session_history_id: int) -> LedgerEntry | None:
+        """The session with this id, if it was placed."""
+        return self._by_id.get(call_session_history_id)
+
+    def by_token(self, token: str) -> LedgerEntry | None:
+        """The session whose access URL ends with ``token``."""
+        session_id = self._by_token.get(token)
+        return None if session_id is None else self._by_id[session_id]
+
+    def replace(self, entry: LedgerEntry) -> None:
+        """Store a changed version of a placed entry (same id), in both views."""
+        self._by_id[entry.call_session_history_id] = entry
+        index = entry.seq - 1
+        if index < len(self.entries) and self.entries[index].seq == entry.seq:
+            self.entries[index] = entry
+            return
+        for position, old in enumerate(self.entries):  # the list was edited by a test
+            if old.call_session_history_id == entry.call_session_history_id:
+                self.entries[position] = entry
+                return

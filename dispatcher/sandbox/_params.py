@@ -1,13 +1,17 @@
-"""Request parameters as the Management API reads them, and the API error they raise.
+"""Request parameters as the Management API reads them, the API error, and JSON answers.
 
 Everything arrives as strings (query string, urlencoded or multipart form). This module owns
-turning those strings into ints, booleans and ``;``-lists, and ``ApiFailure``: an API error
-that the application answers as HTTP 200 with ``{"error": {"code": N, "msg": "..."}}``.
+turning those strings into ints, booleans and ``;``-lists, ``ApiFailure``: an API error
+that the application answers as HTTP 200 with ``{"error": {"code": N, "msg": "..."}}``, and
+``json_response``, the one way the sandbox writes a JSON body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
+
+from aiohttp import web
 
 Params = Mapping[str, str]
 
@@ -84,3 +88,26 @@ def get_page(params: Params) -> tuple[int, int]:
     if (count is not None and count < 0) or (offset is not None and offset < 0):
         raise ApiFailure(101, "The 'count' and 'offset' parameters must not be negative.")
     return (20 if count is None else count), (offset or 0)
+
+
+def in_range(params: Params, name: str, default: int, high: int) -> int:
+    """An integer parameter in ``0..high`` (error 497 outside it)."""
+    value = get_int(params, name)
+    if value is None:
+        return default
+    if not 0 <= value <= high:
+        raise ApiFailure(497, f"{name} should be in range of 0..{high}")
+    return value
+
+
+def page(items: Iterable[dict[str, object]], params: Params) -> dict[str, object]:
+    """A listing answer: one ``count``/``offset`` page of ``items`` and the total."""
+    count, offset = get_page(params)
+    everything = list(items)
+    chosen = everything[offset : offset + count]
+    return {"result": chosen, "total_count": len(everything), "count": len(chosen)}
+
+
+def json_response(body: object) -> web.Response:
+    """An HTTP 200 answer with ``body`` as JSON."""
+    return web.Response(body=json.dumps(body).encode("utf-8"), content_type="application/json")

@@ -23,6 +23,7 @@ from aiohttp import web
 from ._account import Account
 from ._app import build_app
 from ._auth import TokenVerifier
+from ._callmodel import CallModel
 from ._credentials import (
     CERT_FILE,
     CREDENTIALS_FILE,
@@ -33,6 +34,7 @@ from ._credentials import (
 )
 from ._faults import Fault
 from ._ledger import LedgerEntry, Stats
+from ._sessions import live_count, peak_live
 from ._state import State
 
 _SHUTDOWN_TIMEOUT_S = 0.5  # in-flight handlers get this long at exit, then are cancelled
@@ -53,7 +55,8 @@ class Sandbox:
         stats = self._state.stats
         return (
             f"<Sandbox {self.url} placed={len(self.ledger)} in_flight={stats.in_flight} "
-            f"peak={stats.peak_in_flight} faults={len(self.faults)}>"
+            f"peak={stats.peak_in_flight} live={self.live_sessions()} "
+            f"faults={len(self.faults)}>"
         )
 
     @property
@@ -107,6 +110,30 @@ class Sandbox:
     def cap_retry_after(self, value: float | None) -> None:
         self._state.cap_retry_after = value
 
+    @property
+    def call_model(self) -> CallModel:
+        """What happens to placed calls (outcomes, durations, history delay, zone, roles)."""
+        return self._state.call_model
+
+    @call_model.setter
+    def call_model(self, model: CallModel) -> None:
+        model.zone()  # an unknown zone fails here, not in a later GetCallHistory
+        self._state.call_model = model
+
+    def session(self, call_session_history_id: int) -> LedgerEntry | None:
+        """The current ledger entry of a placed session (it changes when hung up)."""
+        return self._state.ledger.get(call_session_history_id)
+
+    def live_sessions(self, at: float | None = None) -> int:
+        """How many media sessions are live at ``at`` (default: now on the sandbox clock)."""
+        when = self._state.now() if at is None else at
+        return live_count(self._state.ledger.sessions(), when)
+
+    @property
+    def peak_live_sessions(self) -> int:
+        """The most media sessions ever live at once, swept from the session intervals."""
+        return peak_live(self._state.ledger.sessions())
+
 
 def _credentials(workdir: Path) -> Path:
     path = workdir / CREDENTIALS_FILE
@@ -123,9 +150,11 @@ def _new_state(
     workdir.mkdir(parents=True, exist_ok=True)
     credentials = _credentials(workdir)
     stats = Stats()
-    verifier = TokenVerifier(load_verification_key(credentials), now, stats)
+    key = load_verification_key(credentials)
+    verifier = TokenVerifier(key, now, stats)
     state = State(Account.default(), verifier, stats, now, latency_s=latency_s, cap=cap)
     state.cap_retry_after = cap_retry_after
+    state.account_id = key.account_id
     return state, credentials
 
 
@@ -154,9 +183,16 @@ async def start_sandbox(
     cap: int = 200,
     cap_retry_after: float | None = None,
     now: Callable[[], float] = time.time,
+    call_model: CallModel | None = None,
 ) -> AsyncIterator[Sandbox]:
-    """Serve a sandbox on ``host:port`` (0: a free port) for the duration of the block."""
+    """Serve a sandbox on ``host:port`` (0: a free port) for the duration of the block.
+
+    ``now`` is the clock of everything time-based (tokens, sessions, history visibility);
+    ``call_model`` (default: every call answered at once) decides what placed calls do.
+    """
     state, credentials = _new_state(workdir, now, latency_s, cap, cap_retry_after)
+    if call_model is not None:
+        state.call_model = call_model
     context, ca_bundle = _tls_context(workdir) if tls else (None, None)
     runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
     await runner.setup()
@@ -164,7 +200,7 @@ async def start_sandbox(
         await web.TCPSite(runner, host, port, ssl_context=context).start()
         bound_port = int(runner.addresses[0][1])
         base = _base_url("https" if tls else "http", host, bound_port)
-        state.media_host = base.split("://", 1)[1]
+        state.media_scheme, state.media_host = base.split("://", 1)
         yield Sandbox(state, f"{base}/platform_api", credentials, ca_bundle)
     finally:
         await runner.cleanup()
@@ -179,6 +215,7 @@ async def serve(
     latency_s: float = 0.0,
     cap: int = 200,
     cap_retry_after: float | None = None,
+    call_model: CallModel | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; first print one JSON line saying where and with what."""
     stop = asyncio.Event()
@@ -193,6 +230,7 @@ async def serve(
         latency_s=latency_s,
         cap=cap,
         cap_retry_after=cap_retry_after,
+        call_model=call_model,
     ) as sandbox:
         announcement = {
             "url": sandbox.url,
