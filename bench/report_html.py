@@ -53,16 +53,22 @@ def main() -> None:
         f"points, {len(data.outcomes_over_time):,} outcome buckets "
         f"in {time.perf_counter() - started:.2f} s"
     )
-    timings = []
+    timings, cpu = [], []
     page = ""
     for _ in range(1 + args.repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         page = render_html(data)
         timings.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
     size = len(page.encode())
     warm = statistics.median(timings[1:]) if args.repeat else timings[0]
-    print(f"first render (imports matplotlib): {timings[0]:.2f} s")
-    print(f"render, median of {args.repeat}: {warm:.2f} s (target <= {TARGET_S:.0f} s)")
+    warm_cpu = statistics.median(cpu[1:]) if args.repeat else cpu[0]
+    # CPU time is printed too: on a shared machine the wall time includes waiting for a core.
+    print(f"first render (imports matplotlib): {timings[0]:.2f} s wall, {cpu[0]:.2f} s CPU")
+    print(
+        f"render, median of {args.repeat}: {warm:.2f} s wall, {warm_cpu:.2f} s CPU "
+        f"(target <= {TARGET_S:.0f} s)"
+    )
     print(f"file size: {size / 1e6:.2f} MB (target <= {TARGET_BYTES / 1e6:.0f} MB)")
     verdict = "PASS" if timings[0] <= TARGET_S and size <= TARGET_BYTES else "OVER TARGET"
     print(verdict)

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class DevTools:
         self._socket = socket
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self.listeners: list[Any] = []
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:

@@ -113,3 +113,7 @@ class ReportData:
     waiting_bucket_s: float = 3600.0
     rejects: Sequence[RejectReason] = ()
     runs: Sequence[RunRow] = ()
+
+    def __post_init__(self) -> None:
+        if self.outcomes_bucket_s <= 0 or self.waiting_bucket_s <= 0:
+            raise ValueError("bucket widths must be positive numbers of seconds")

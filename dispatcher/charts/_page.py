@@ -59,30 +59,26 @@ def _card(label: str, value: str, note: str = "", tone: str = "") -> str:
 
 
 def _breakdown(counts: dict[str, int]) -> str:
-    parts = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    parts = sorted(
+        ((name, count) for name, count in counts.items() if count > 0),
+        key=lambda item: (-item[1], item[0]),
+    )
     return ", ".join(f"{escape(name.replace('_', ' '))} {count:,}" for name, count in parts)
 
 
-_STATES = (  # (attribute, label, colour) in the order rows usually move through them
-    ("reached", "reached", "#009E73"),
-    ("not_reached_total", "not reached", "#E69F00"),
-    ("live", "in a call", "#1d4ed8"),
-    ("waiting", "waiting", "#56B4E9"),
-    ("pending", "pending", "#cbd5e1"),
-    ("failed", "failed", "#882255"),
-    ("uncertain", "uncertain", "#DDCC77"),
-    ("rejected", "rejected", "#D55E00"),
-    ("suppressed", "suppressed", "#6b7280"),
-)
-
-
 def _state_counts(headline: Headline) -> list[tuple[str, int, str]]:
-    not_reached = sum(headline.not_reached.values())
-    counts = []
-    for attribute, label, colour in _STATES:
-        value = not_reached if attribute == "not_reached_total" else getattr(headline, attribute)
-        counts.append((label, int(value), colour))
-    return counts
+    """(label, rows, colour) for each row state, in the order rows usually move through them."""
+    return [
+        ("reached", headline.reached, "#009E73"),
+        ("not reached", sum(headline.not_reached.values()), "#E69F00"),
+        ("in a call", headline.live, "#1d4ed8"),
+        ("waiting", headline.waiting, "#56B4E9"),
+        ("pending", headline.pending, "#cbd5e1"),
+        ("failed", headline.failed, "#882255"),
+        ("uncertain", headline.uncertain, "#DDCC77"),
+        ("rejected", headline.rejected, "#D55E00"),
+        ("suppressed", headline.suppressed, "#6b7280"),
+    ]
 
 
 def _state_bar(headline: Headline) -> str:
@@ -144,7 +140,8 @@ def chart_section(key: str, title: str, caption: str, svg: str) -> Section:
 
 
 def _examples(lines: tuple[int, ...]) -> str:
-    shown = ", ".join(f"{line:,}" for line in lines[:MAX_EXAMPLE_LINES])
+    # Plain digits: people search the CSV for "14553", not "14,553".
+    shown = ", ".join(str(line) for line in lines[:MAX_EXAMPLE_LINES])
     return f"{shown}, ..." if len(lines) > MAX_EXAMPLE_LINES else shown
 
 
