@@ -100,3 +100,25 @@ def read_results(campaign: Campaign) -> list[dict[str, str]]:
 def read_attempts(campaign: Campaign) -> list[dict[str, str]]:
     with (campaign.output_dir / "attempts.csv").open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
+
+
+class FakeTime:
+    """One clock for the sandbox, the tokens and the run; sleeping moves it forward at once.
+
+    Calls then last as long as the simulation says, without a test waiting for them.
+    """
+
+    def __init__(self, start: float = T0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)

@@ -104,6 +104,15 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
         "the rule and the scenarios, and say how many rows would be sent",
     )
     run.add_argument(
+        "--wait-for-outcomes",
+        metavar="SECONDS",
+        nargs="?",
+        const=-1.0,
+        type=_positive_float,
+        help="after sending, keep following the calls until every session has ended (or for "
+        "at most SECONDS), so the run ends with their outcomes",
+    )
+    run.add_argument(
         "--redial-uncertain",
         action="store_true",
         help="ALSO SEND rows recorded as uncertain. Their request was sent and its fate is "
@@ -159,6 +168,27 @@ def _add_inspection(commands: Any, common: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_follow_up(commands: Any, common: argparse.ArgumentParser) -> None:
+    collect = commands.add_parser(
+        "collect",
+        parents=[common],
+        help="collect the outcomes of calls still live (GetCallHistory); sends nothing",
+        description="Look up every started session that has not been seen to end, record the "
+        "outcomes history now lists, and rewrite the result files. Cron can call it between "
+        "runs; it takes the campaign's lock like a run.",
+    )
+    _add(collect, "sandbox", "output_dir", "credentials", "api_url")
+    collect.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=0.0,
+        help="keep polling until every session has ended or SECONDS have passed (default: "
+        "one pass)",
+    )
+    collect.add_argument("--metrics-file", type=Path, help="as for run")
+
+
 def _add_setup(commands: Any, common: argparse.ArgumentParser) -> None:
     bind = commands.add_parser(
         "bind",
@@ -195,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vox-dispatch {_package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for adder in (_add_run, _add_inspection, _add_setup):
+    for adder in (_add_run, _add_follow_up, _add_inspection, _add_setup):
         adder(commands, common)
     return parser
 

@@ -18,7 +18,7 @@ from dispatcher.lock import CampaignLock
 from dispatcher.metrics import write_metrics
 from dispatcher.progress import Mode, Progress, choose_mode, count_rows
 from dispatcher.report import Summary
-from dispatcher.runner import CampaignRun, RunOptions, execute, open_client
+from dispatcher.runner import CampaignRun, RunMode, RunOptions, execute, open_client
 from dispatcher.validation import validate_async
 
 from ._campaign import campaign_for
@@ -92,7 +92,7 @@ async def run_command(args: argparse.Namespace) -> int:
     try:
         async with campaign_for(args) as campaign:
             name = campaign.name
-            if args.dry_run:
+            if getattr(args, "dry_run", False):
                 return await _dry_run(campaign)
             summary = await _dispatch(campaign, args)
     except DispatcherError as error:
@@ -107,9 +107,25 @@ async def run_command(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _wait_for_outcomes(campaign: Campaign, seconds: float | None) -> float | None:
+    if seconds is None:
+        return None
+    return campaign.tracking.give_up_after_s if seconds < 0 else seconds
+
+
 async def _dispatch(campaign: Campaign, args: argparse.Namespace) -> Summary:
-    options = RunOptions(redial_uncertain=args.redial_uncertain)
-    display = Display(campaign, quiet=args.quiet, interval_s=args.progress_interval_s)
+    if args.command == "collect":
+        options = RunOptions(mode=RunMode.COLLECT, wait_for_outcomes_s=args.wait)
+    else:
+        options = RunOptions(
+            redial_uncertain=args.redial_uncertain,
+            wait_for_outcomes_s=_wait_for_outcomes(campaign, args.wait_for_outcomes),
+        )
+    display = Display(
+        campaign,
+        quiet=getattr(args, "quiet", True),
+        interval_s=getattr(args, "progress_interval_s", 10.0),
+    )
 
     def started(run: CampaignRun) -> None:
         install_signal_handlers(run)

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from dispatcher.config import Campaign
 from dispatcher.errors import FatalApiError
@@ -18,14 +19,26 @@ from dispatcher.retry import RetryPolicy, Sleep
 log = logging.getLogger("dispatcher.runner")
 
 
+class RunMode(StrEnum):
+    """What a run does: send what is due, or only learn what became of earlier calls."""
+
+    RUN = "run"
+    COLLECT = "collect"
+    """Collect the outcomes of sessions still live; send nothing, read no file."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """Choices made for one run (not part of the campaign)."""
 
+    mode: RunMode = RunMode.RUN
     redial_uncertain: bool = False
     sleep: Sleep = asyncio.sleep
     clock: Callable[[], float] = time.time
     """Wall-clock epoch seconds: claims, due times, windows (tests pass a fake)."""
+    wait_for_outcomes_s: float | None = None
+    """Overrides ``tracking.wait_for_outcomes_s`` (``run --wait-for-outcomes``, ``collect
+    --wait``)."""
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from dispatcher.report import Summary
 from dispatcher.source import Target, TargetReader
 from dispatcher.state import Registrar, Store, open_store
 
-from ._control import CampaignRun, RunOptions
+from ._control import CampaignRun, RunMode, RunOptions
 from ._feed import feed_file
 from ._finish import finish, log_finished
 from ._follow import Following, final_passes, follow_while, start_following
@@ -93,40 +93,43 @@ async def execute(
     later problem is reflected in the summary's exit code instead.
     """
     options = options or RunOptions()
-    reader = TargetReader(campaign.csv, campaign.columns)
-    try:
+    with contextlib.ExitStack() as stack:
+        reader = None
+        if options.mode is RunMode.RUN:
+            reader = stack.enter_context(TargetReader(campaign.csv, campaign.columns))
         credentials = load_credentials(campaign.credentials_path())
-        tokens = TokenSource(credentials, campaign.api.token_lifetime_s)
+        tokens = TokenSource(credentials, campaign.api.token_lifetime_s, clock=options.clock)
         tokens.header()  # sign now: a bad key fails before the lock, with nothing sent
         client = _client_for(campaign, tokens)
         build_ssl_context(campaign.api.ca_bundle)  # a missing CA bundle: before anything
         with CampaignLock(campaign.output_dir):
             return await _locked_run(campaign, options, reader, client, on_start)
-    finally:
-        reader.close()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _locked_run(
     campaign: Campaign,
     options: RunOptions,
-    reader: TargetReader,
+    reader: TargetReader | None,
     client: VoximplantClient,
     on_start: OnStart | None,
 ) -> Summary:
     run = CampaignRun(campaign, options)
     async with open_store(campaign.state_path) as store:
         begun = await store.start_run(os.getpid(), options.clock())
-        gen = begun.last_gen + 1
-        await store.use_generation(begun.run, gen)
+        gen = begun.last_gen
+        if reader is not None:
+            gen += 1
+            await store.use_generation(begun.run, gen)
         event(
             log,
             logging.INFO,
             "run_started",
             campaign=campaign.name,
             run=begun.run,
-            csv=campaign.csv,
+            mode=options.mode,
         )
-        if begun.control is not None:
+        if begun.control is not None and options.mode is RunMode.RUN:
             mark = begun.control
             run.request_stop(
                 operator=f"campaign {mark.mode} by {mark.by}: {mark.reason or 'no reason given'}"
@@ -143,8 +146,9 @@ async def _locked_run(
             await store.abandon_in_flight(
                 "the run was stopped while this request was in flight", options.clock()
             )
+            header = reader.header if reader is not None else None
             summary = await finish(
-                run, store, run_id=begun.run, gen=gen, header=reader.header, extra=facts
+                run, store, run_id=begun.run, gen=gen, header=header, extra=facts
             )
     log_finished(summary)
     return summary
@@ -164,13 +168,14 @@ async def _dispatch(
     client: VoximplantClient,
     run_id: int,
     gen: int,
-    reader: TargetReader,
+    reader: TargetReader | None,
 ) -> dict[str, object]:
     """Send what is due while following sessions; what the summary should say about it."""
     if run.stop.requested:
         return {}
     following = await start_following(run, client, store, RedialPolicy(run.campaign.attempts))
-    if run.stop.requested:
+    if run.stop.requested or reader is None:
+        await final_passes(following, run)
         return _following_facts(following)
     await _bind_first(run, client)
     sender = RowSender(run, store, client, run_id, live=following.live, tracked=following.tracked)
@@ -195,7 +200,7 @@ async def _dispatch(
 
 def _following_facts(following: Following) -> dict[str, object]:
     facts: dict[str, object] = {
-        "tracking": "on" if following.tracked else "off",
+        "tracking": "on" if following.tracked else f"off: {following.off_because}",
         "live_sessions_peak": following.live.peak,
     }
     if following.last_failure is not None:

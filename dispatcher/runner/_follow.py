@@ -38,6 +38,8 @@ class Following:
     tracker: SessionTracker | None
     live: LiveSessions
     last_failure: ReadFailure | None = None
+    off_because: str | None = None
+    """Why sessions are not followed (a setting, or a key that cannot read history)."""
 
     @property
     def tracked(self) -> bool:
@@ -57,7 +59,7 @@ async def start_following(
         )
     sessions = LiveSessions(cap, live)
     if not campaign.tracking.enabled:
-        return Following(None, sessions)
+        return Following(None, sessions, off_because="tracking.enabled = false")
     history = HistoryReader(client, run.limit, run.stats, run.options.sleep)
     probe = await history.read(
         HistoryQuery(
@@ -68,7 +70,7 @@ async def start_following(
     )
     if isinstance(probe, ReadFailure) and probe.fatal:
         _cannot_follow(run, probe)
-        return Following(None, sessions)
+        return Following(None, sessions, off_because=probe.hint or probe.reason)
     if isinstance(probe, ReadFailure):
         event(log, logging.WARNING, "history_unavailable", reason=probe.reason)
     tracker = SessionTracker(
@@ -117,12 +119,12 @@ async def follow_while(following: Following, run: CampaignRun, done: asyncio.Eve
     noticed = 0.0
     live = following.live
     while not (done.is_set() or run.stop.requested):
-        live.grew.clear()
+        live.started.clear()
         result = await following.tracker.poll()
         following.last_failure = result.failure
         noticed = _notice_cap(following, result, noticed)
         if not result.still_live and not result.failure:
-            await _first(run, done, live.grew.wait())  # nothing to look for until a start
+            await _first(run, done, live.started.wait())  # nothing to look for until a start
             continue
         interval = CAP_POLL_S if live.waiting else run.campaign.tracking.poll_interval_s
         await _first(run, done, run.sleep_unless_stopped(interval))
@@ -163,7 +165,10 @@ async def final_passes(following: Following, run: CampaignRun) -> None:
     tracker = following.tracker
     if tracker is None or run.stop.interrupted:
         return
-    deadline = run.options.clock() + run.campaign.tracking.wait_for_outcomes_s
+    wait = run.options.wait_for_outcomes_s
+    if wait is None:
+        wait = run.campaign.tracking.wait_for_outcomes_s
+    deadline = run.options.clock() + wait
     while True:
         result = await tracker.poll()
         following.last_failure = result.failure

@@ -184,6 +184,8 @@ class RowSender:
             _log_row(target, status, requests, answer)
         if isinstance(outcome, Fatal):
             run.request_stop(fatal=outcome.error())
+        if answer.state is AttemptState.STARTED:
+            self.live.note_started()
         return answer.state in (AttemptState.STARTED, AttemptState.UNCERTAIN)
 
     async def _timed(self, request: StartRequest) -> Outcome:

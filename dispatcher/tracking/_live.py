@@ -19,9 +19,9 @@ class LiveSessions:
         self.live = live
         self.peak = live
         self.waiting = 0
-        self.grew = asyncio.Event()
-        """Set whenever a slot is taken: a session may have started (the tracker waits on it
-        instead of polling an empty history)."""
+        self.started = asyncio.Event()
+        """Set whenever a session is recorded as started (the tracker waits on it instead of
+        polling an empty history)."""
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def __repr__(self) -> str:
@@ -43,7 +43,10 @@ class LiveSessions:
                 self.waiting -= 1
         self.live += 1
         self.peak = max(self.peak, self.live)
-        self.grew.set()
+
+    def note_started(self) -> None:
+        """A session started: there is something for the tracker to look for."""
+        self.started.set()
 
     def release(self, count: int = 1) -> None:
         """``count`` sessions ended (or never started): wake as many waiters."""
