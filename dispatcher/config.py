@@ -295,6 +295,16 @@ def _max_attempts(value: Any, where: str, base: Path) -> int:
     return number
 
 
+def _token_key(value: Any, where: str, base: Path) -> str:
+    text = _str(value, where, base)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,15}", text):
+        raise ConfigError(
+            f"{where} = {text!r}: use 1-16 letters, digits or _ (not starting with a digit), "
+            'e.g. "_vd"'
+        )
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class TrackingSettings:
     """Following each started session to its end through the account's call history."""
@@ -326,7 +336,7 @@ class ReconcileSettings:
     """Resolving uncertain attempts through call history."""
 
     token: bool = _setting(True, _bool)
-    token_key: str = _setting("_vd", _str)
+    token_key: str = _setting("_vd", _token_key)
     after_s: float = _setting(7200.0, _positive)
     auto: bool = _setting(True, _bool)
 

@@ -7,6 +7,7 @@ import logging
 import time
 
 from dispatcher import state
+from dispatcher.attempt_token import new_token, with_token
 from dispatcher.client import (
     Failed,
     Fatal,
@@ -114,6 +115,8 @@ class RowSender:
         self.run_id = run_id
         self.live = live
         self.tracked = tracked
+        reconcile = run.campaign.reconcile
+        self.token_key = reconcile.token_key if reconcile.token else None
 
     def __repr__(self) -> str:
         return f"<RowSender run={self.run_id} tracked={self.tracked}>"
@@ -136,12 +139,15 @@ class RowSender:
         run = self.run
         if run.stop.requested:
             return False
+        token = new_token() if self.token_key is not None else None
         custom_data = target.custom_data
+        if token is not None and self.token_key is not None:
+            custom_data = with_token(custom_data, self.token_key, token)
         claimed = await self.store.claim(
             state.Claim(
                 target.key,
                 run=self.run_id,
-                token=None,
+                token=token,
                 custom_data=custom_data,
                 now=run.options.clock(),
                 redial_uncertain=run.options.redial_uncertain,
