@@ -45,9 +45,9 @@ def nanp_area_codes() -> list[int]:
     )
 
 
-def us_numbers(rows: int, rng: random.Random) -> list[str]:
+def us_numbers(rows: int, rng: random.Random, area_codes: list[int] | None = None) -> list[str]:
     """Valid US numbers (random exchange and line in random US area codes)."""
-    area_codes = nanp_area_codes()
+    area_codes = area_codes or nanp_area_codes()
     numbers: list[str] = []
     while len(numbers) < rows:
         national = rng.choice(area_codes) * 10**7 + rng.randrange(200, 1000) * 10**4
@@ -91,8 +91,18 @@ def main() -> None:
     second_pass = per_row_ns(time.perf_counter() - began, len(numbers))
     print(
         f"zone lookup per row: phonenumbers parse + time_zones_for_number {uncached:,.0f} ns; "
-        f"zones_for_row first pass {first_pass:,.0f} ns, second pass (all cached) "
-        f"{second_pass:,.0f} ns; {len(set(zones))} distinct zone sets"
+        f"zones_for_row first pass {first_pass:,.0f} ns, second pass "
+        f"{second_pass:,.0f} ns; {len(set(zones))} distinct zone sets:"
+    )
+    for zone_set in sorted(set(zones), key=lambda found: (len(found), found)):
+        print(f"  {zones.count(zone_set):>9,} rows  {' + '.join(zone_set)}")
+    regional = us_numbers(200_000, rng, [212, 312, 415, 512, 602, 617, 713, 808, 907, 605])
+    began = time.perf_counter()
+    for e164 in regional:
+        zones_for_row(None, e164, settings)
+    print(
+        f"zone lookup per row, regional list (10 area codes, 200,000 rows): "
+        f"{per_row_ns(time.perf_counter() - began, len(regional)):,.0f} ns"
     )
 
     calendar = Calendar(settings)

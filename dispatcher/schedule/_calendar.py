@@ -80,7 +80,7 @@ class Calendar:
         # that repeat yearly: a year and a month without an opening means there never is one.
         self._horizon_s = horizon_days * DAY_S
         listed = settings.holidays.last_listed
-        self._quiet_until = -math.inf if listed is None else (listed - _EPOCH).days * DAY_S
+        self._listed_until = -math.inf if listed is None else (listed - _EPOCH).days * DAY_S
         self._ranges: dict[int, tuple[Range, ...]] = {}
         self._zone_days: dict[tuple[str, int], tuple[Interval, ...]] = {}
         self.computed = 0
@@ -121,7 +121,7 @@ class Calendar:
         first = max(now.timestamp(), low)
         if first >= high:
             return None
-        found = self._search(tuple(zones), first, high)
+        found = self._search(zones, first, high)
         if found is None:
             return None
         start, end = found
@@ -131,7 +131,7 @@ class Calendar:
 
     def _search(self, zones: tuple[str, ...], first: float, high: float) -> Interval | None:
         """The first open interval ending after ``first``, scanning forward chunk by chunk."""
-        limit = math.ceil(min(high, max(first, self._quiet_until) + self._horizon_s))
+        limit = math.ceil(min(high, max(first, self._listed_until) + self._horizon_s))
         chunk_low = (math.floor(first) // DAY_S - 1) * DAY_S
         chunk_days = 2
         running: int | None = None  # start of an interval still open at chunk_low
