@@ -201,16 +201,18 @@ async def test_rerun_sends_nothing_and_appended_rows_are_picked_up(
 async def test_uncertain_rows_are_only_redialled_on_request(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    """An uncertain row is not re-sent by a plain rerun, only with redial_uncertain."""
-    sandbox.faults = [Fault("drop_after", match='"row-1"', times=1)]
+    """An uncertain row is not re-sent by a plain rerun (history cannot prove it absent before
+    reconcile.after_s), only with redial_uncertain."""
+    sandbox.faults = [Fault("drop_before", match='"row-1"', times=1)]
     path = write_campaign(tmp_path, sandbox, count=3)
     await execute(campaign_at(path), RunOptions(sleep=NoWait()))
     rerun = await execute(campaign_at(path), RunOptions(sleep=NoWait()))
     assert rerun.totals["uncertain"] == 1
-    assert started_ids(sandbox)["row-1"] == 1
+    assert rerun.stats["reconcile"]["still_uncertain"] == 1
+    assert started_ids(sandbox)["row-1"] == 0
     redial = await execute(campaign_at(path), RunOptions(sleep=NoWait(), redial_uncertain=True))
     assert redial.totals["dispatched"] == 3
-    assert started_ids(sandbox)["row-1"] == 2
+    assert started_ids(sandbox)["row-1"] == 1
 
 
 async def test_duplicate_keys_are_rejected_with_the_first_line(

@@ -25,6 +25,7 @@ log = logging.getLogger("dispatcher")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": lambda a: asyncio.run(run_command(a)),
     "collect": lambda a: asyncio.run(run_command(a)),
+    "reconcile": lambda a: asyncio.run(run_command(a)),
     "validate": validate_command,
     "bind": lambda a: asyncio.run(bind_command(a)),
     "status": status_command,

@@ -187,6 +187,19 @@ def _add_follow_up(commands: Any, common: argparse.ArgumentParser) -> None:
         "one pass)",
     )
     collect.add_argument("--metrics-file", type=Path, help="as for run")
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=[common],
+        help="resolve uncertain rows through call history (found: started; proven absent: "
+        "sent again by the next run); sends nothing",
+        description="Search call history for every uncertain attempt by the exact custom data "
+        "it was sent with. Found: the row is dispatched. Not found after reconcile.after_s, "
+        "and a younger known session of this campaign found the same way: the row becomes "
+        "pending and the next run sends it once. Every run does this first "
+        "(reconcile.auto).",
+    )
+    _add(reconcile, "sandbox", "output_dir", "credentials", "api_url")
+    reconcile.add_argument("--metrics-file", type=Path, help="as for run")
 
 
 def _add_setup(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -116,6 +116,8 @@ def _wait_for_outcomes(campaign: Campaign, seconds: float | None) -> float | Non
 async def _dispatch(campaign: Campaign, args: argparse.Namespace) -> Summary:
     if args.command == "collect":
         options = RunOptions(mode=RunMode.COLLECT, wait_for_outcomes_s=args.wait)
+    elif args.command == "reconcile":
+        options = RunOptions(mode=RunMode.RECONCILE, wait_for_outcomes_s=0.0)
     else:
         options = RunOptions(
             redial_uncertain=args.redial_uncertain,

@@ -71,6 +71,18 @@ def _outcome_lines(data: dict[str, Any]) -> list[str]:
     return [line]
 
 
+def _reconcile_lines(data: dict[str, Any]) -> list[str]:
+    done = data.get("reconcile")
+    if not done or not done.get("uncertain"):
+        return []
+    line = (
+        f"  reconciled {done['uncertain']} uncertain: {done['found']} found in history, "
+        f"{done['released']} proven absent (sent again), {done['still_uncertain']} still "
+        "uncertain"
+    )
+    return [line, f"    {done['note']}"] if done.get("note") else [line]
+
+
 def _waiting_lines(data: dict[str, Any]) -> list[str]:
     lines = []
     waiting = data["totals"].get("waiting", 0)
@@ -110,6 +122,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         head,
         *counts,
         *_outcome_lines(data),
+        *_reconcile_lines(data),
         *_waiting_lines(data),
         f"  calls/s: mean {get('mean_calls_per_s', 0)}, peak {get('peak_calls_per_s', 0)}; "
         f"{get('requests', 0)} requests",

@@ -25,6 +25,8 @@ class RunMode(StrEnum):
     RUN = "run"
     COLLECT = "collect"
     """Collect the outcomes of sessions still live; send nothing, read no file."""
+    RECONCILE = "reconcile"
+    """Resolve uncertain attempts through history (then collect); send nothing."""
 
 
 @dataclass(frozen=True, slots=True)

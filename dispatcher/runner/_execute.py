@@ -22,10 +22,11 @@ from dispatcher.errors import FatalApiError
 from dispatcher.lock import CampaignLock
 from dispatcher.logs import event
 from dispatcher.pool import WorkerPool
+from dispatcher.reconcile import Reconciler
 from dispatcher.redial import RedialPolicy
 from dispatcher.report import Summary
 from dispatcher.source import Target, TargetReader
-from dispatcher.state import Registrar, Store, open_store
+from dispatcher.state import Registrar, StateReader, Store, open_store
 
 from ._control import CampaignRun, RunMode, RunOptions
 from ._feed import feed_file
@@ -174,9 +175,12 @@ async def _dispatch(
     if run.stop.requested:
         return {}
     following = await start_following(run, client, store, RedialPolicy(run.campaign.attempts))
+    facts = _following_facts(following)
+    if following.history is not None and _reconciles(run):
+        facts["reconcile"] = (await _reconciler(run, store, following).run()).as_dict()
     if run.stop.requested or reader is None:
         await final_passes(following, run)
-        return _following_facts(following)
+        return facts
     await _bind_first(run, client)
     sender = RowSender(run, store, client, run_id, live=following.live, tracked=following.tracked)
     registrar = Registrar(
@@ -195,7 +199,26 @@ async def _dispatch(
         sending_done.set()
         await follower
     await final_passes(following, run)
-    return _following_facts(following)
+    return {**facts, **_following_facts(following)}
+
+
+def _reconciles(run: CampaignRun) -> bool:
+    if run.options.mode is RunMode.RECONCILE:
+        return True
+    return run.campaign.reconcile.auto and run.options.mode is RunMode.RUN
+
+
+def _reconciler(run: CampaignRun, store: Store, following: Following) -> Reconciler:
+    assert following.history is not None
+    campaign = run.campaign
+    return Reconciler(
+        history=following.history,
+        store=store,
+        reader=lambda: StateReader(campaign.state_path),
+        settings=campaign.reconcile,
+        tracked=following.tracked,
+        clock=run.options.clock,
+    )
 
 
 def _following_facts(following: Following) -> dict[str, object]:

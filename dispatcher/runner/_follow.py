@@ -22,7 +22,7 @@ from dispatcher.redial import RedialPolicy
 from dispatcher.state import AttemptState, StateReader, Store
 from dispatcher.tracking import HistoryReader, LiveSessions, Pass, SessionTracker
 
-from ._control import CampaignRun
+from ._control import CampaignRun, RunMode
 
 log = logging.getLogger("dispatcher.runner")
 
@@ -37,6 +37,8 @@ class Following:
 
     tracker: SessionTracker | None
     live: LiveSessions
+    history: HistoryReader | None = None
+    """Call history, when this key may read it (the tracker and the reconciler use it)."""
     last_failure: ReadFailure | None = None
     off_because: str | None = None
     """Why sessions are not followed (a setting, or a key that cannot read history)."""
@@ -51,14 +53,18 @@ async def start_following(
 ) -> Following:
     """Check the key may read history; count the sessions that may be live; build the tracker."""
     campaign = run.campaign
-    cap = campaign.dispatch.max_live_sessions
     now = run.options.clock()
     with StateReader(campaign.state_path) as reader:
         live = reader.count_open(AttemptState.STARTED) + reader.count_open(
             AttemptState.UNCERTAIN, since=now - campaign.reconcile.after_s
         )
-    sessions = LiveSessions(cap, live)
-    if not campaign.tracking.enabled:
+    sessions = LiveSessions(campaign.dispatch.max_live_sessions, live)
+    wants_history = (
+        campaign.tracking.enabled
+        or campaign.reconcile.auto
+        or run.options.mode is RunMode.RECONCILE
+    )
+    if not wants_history:
         return Following(None, sessions, off_because="tracking.enabled = false")
     history = HistoryReader(client, run.limit, run.stats, run.options.sleep)
     probe = await history.read(
@@ -73,6 +79,8 @@ async def start_following(
         return Following(None, sessions, off_because=probe.hint or probe.reason)
     if isinstance(probe, ReadFailure):
         event(log, logging.WARNING, "history_unavailable", reason=probe.reason)
+    if not campaign.tracking.enabled:
+        return Following(None, sessions, history, off_because="tracking.enabled = false")
     tracker = SessionTracker(
         history=history,
         store=store,
@@ -82,7 +90,7 @@ async def start_following(
         settings=campaign.tracking,
         clock=run.options.clock,
     )
-    return Following(tracker, sessions)
+    return Following(tracker, sessions, history)
 
 
 def _cannot_follow(run: CampaignRun, failure: ReadFailure) -> None:
@@ -108,7 +116,7 @@ def _cannot_follow(run: CampaignRun, failure: ReadFailure) -> None:
         log,
         logging.WARNING,
         "tracking_off",
-        message="dispatching without outcomes: " + (failure.hint or failure.reason),
+        message="no outcomes and no reconciliation: " + (failure.hint or failure.reason),
     )
 
 

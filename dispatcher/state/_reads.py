@@ -106,6 +106,7 @@ class OpenAttempt:
     local_hour: int | None
     attempts_made: int
     """The row's attempts that may have placed a call (this one included)."""
+    token: str | None
 
 
 class StateReader:
@@ -332,11 +333,23 @@ class StateReader:
             OpenAttempt(*row)
             for row in self._conn.execute(
                 "SELECT a.key, a.number, a.claimed_at, a.custom_data, a.session_id, a.media_url, "
-                "a.local_hour, r.attempts FROM attempts a JOIN rows r ON r.key = a.key "
+                "a.local_hour, r.attempts, a.token FROM attempts a JOIN rows r ON r.key = a.key "
                 "WHERE a.state = ? AND "
                 "(a.claimed_at > ? OR (a.claimed_at = ? AND (a.key > ? OR "
                 "(a.key = ? AND a.number > ?)))) ORDER BY a.claimed_at, a.key, a.number LIMIT ?",
                 (state.value, claimed, claimed, key, key, number, limit),
+            )
+        ]
+
+    def youngest_attempts(self, state: AttemptState, *, limit: int) -> list[OpenAttempt]:
+        """The ``limit`` most recently claimed attempts in ``state``."""
+        return [
+            OpenAttempt(*row)
+            for row in self._conn.execute(
+                "SELECT a.key, a.number, a.claimed_at, a.custom_data, a.session_id, a.media_url, "
+                "a.local_hour, r.attempts, a.token FROM attempts a JOIN rows r ON r.key = a.key "
+                "WHERE a.state = ? ORDER BY a.claimed_at DESC LIMIT ?",
+                (state.value, limit),
             )
         ]
 
