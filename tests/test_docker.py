@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import re
+import stat
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import kubernetes_validate
 import pytest
+import yaml
+
+from dispatcher.auth import exposure_advice
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -125,19 +131,42 @@ def test_systemd_units() -> None:
 
 
 def _cronjob_documents() -> list[dict[str, Any]]:
-    import yaml  # noqa: PLC0415 - optional: only when PyYAML is installed
-
     text = (DEPLOY / "kubernetes" / "cronjob.yaml").read_text()
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("yaml") is None, reason="PyYAML not installed")
+def _by_kind() -> dict[str, dict[str, Any]]:
+    documents = _cronjob_documents()
+    kinds = {doc["kind"]: doc for doc in documents}
+    assert len(kinds) == len(documents), "one object of each kind"
+    return kinds
+
+
+def _pod_specs() -> dict[str, dict[str, Any]]:
+    """Every pod template in the file, by the kind of object that holds it."""
+    kinds = _by_kind()
+    pods = {"CronJob": kinds["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]}
+    if "Deployment" in kinds:
+        pods["Deployment"] = kinds["Deployment"]["spec"]["template"]["spec"]
+    return pods
+
+
+def _run_pod() -> dict[str, Any]:
+    return _pod_specs()["CronJob"]
+
+
+def _flag(args: list[str], name: str) -> str:
+    values = [arg.split("=", 1)[1] for arg in args if arg.startswith(f"{name}=")]
+    assert len(values) == 1, (name, args)
+    return values[0]
+
+
 def test_kubernetes_cronjob_parsed() -> None:
     """Parsed: Forbid, credentials from a Secret via VOXIMPLANT_CREDENTIALS, /data on a PVC."""
-    documents = {doc["kind"]: doc for doc in _cronjob_documents()}
+    documents = _by_kind()
     spec = documents["CronJob"]["spec"]
     assert spec["concurrencyPolicy"] == "Forbid"
-    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    pod = _run_pod()
     container = pod["containers"][0]
     env = {item["name"]: item["value"] for item in container["env"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -149,6 +178,128 @@ def test_kubernetes_cronjob_parsed() -> None:
         doc["metadata"]["name"] for doc in _cronjob_documents() if doc["kind"] != "CronJob"
     }
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("version", ["1.27.0", kubernetes_validate.latest_version()])
+def test_kubernetes_objects_match_the_api_schema(version: str) -> None:
+    """Every object validates, strictly (no unknown field), against Kubernetes 1.27 and the latest
+    schema the validator ships: a misspelt ``seccompProfle`` or ``timezone`` fails here."""
+    for document in _cronjob_documents():
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+@pytest.mark.parametrize("holder", ["CronJob", "Deployment"])
+def test_every_pod_meets_pod_security_restricted(holder: str) -> None:
+    """Pod Security "restricted": non-root, seccomp RuntimeDefault, no escalation, no
+    capabilities, allowed volume types only; for init containers as much as for the others."""
+    pod = _pod_specs()[holder]
+    context = pod["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context.get("runAsUser", 1) != 0
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        own = container["securityContext"]
+        assert own["allowPrivilegeEscalation"] is False, container["name"]
+        assert own["capabilities"]["drop"] == ["ALL"], container["name"]
+        assert "add" not in own["capabilities"], container["name"]
+        assert own.get("readOnlyRootFilesystem") is True, container["name"]
+        assert own.get("runAsNonRoot", True) is True
+        assert "seccompProfile" not in own or own["seccompProfile"]["type"] == "RuntimeDefault"
+        assert not own.get("privileged", False)
+    for volume in pod["volumes"]:
+        assert set(volume) - {"name"} <= RESTRICTED_VOLUMES, volume
+    for host_namespace in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(host_namespace)
+
+
+def test_a_hung_run_is_stopped_and_the_schedule_has_a_zone() -> None:
+    """``activeDeadlineSeconds`` (a hung run would block every later one under Forbid) stops it
+    before the next hour, after a SIGTERM grace longer than the campaign's default 30 s; the
+    schedule names its time zone."""
+    cronjob = _by_kind()["CronJob"]["spec"]
+    deadline = cronjob["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    assert 0 < deadline <= 3600
+    assert _run_pod()["terminationGracePeriodSeconds"] > 30
+    assert ZoneInfo(cronjob["timeZone"])  # a real IANA zone name, as the controller needs
+
+
+def test_the_secret_mount_does_not_trip_the_credentials_warning() -> None:
+    """The key file as the kubelet presents it (root-owned, fsGroup-readable, read-only mount)
+    is readable by the pod's user and is not something auth warns about."""
+    pod = _run_pod()
+    context = pod["securityContext"]
+    secret = {v["name"]: v for v in pod["volumes"]}["credentials"]["secret"]
+    mode = secret["defaultMode"]
+    assert mode & 0o040, "readable through fsGroup: the file is root's, not the user's"
+    assert not mode & 0o007, "nobody else"
+    assert context["fsGroup"] == context["runAsGroup"]
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["credentials"]["readOnly"] is True
+    kubelet_mode = stat.S_IFREG | mode | 0o440  # the kubelet adds group read for fsGroup
+    advice = exposure_advice(
+        Path("/credentials/credentials.json"),
+        kubelet_mode,
+        0,
+        context["runAsUser"],
+        read_only_mount=True,
+    )
+    assert advice is None
+
+
+def test_the_metrics_file_lands_where_node_exporter_reads_it() -> None:
+    """The run's ``--metrics-file`` is in the folder the metrics Deployment's textfile collector
+    reads, on the same claim, and the run pods are scheduled next to it (ReadWriteOnce)."""
+    documents = _by_kind()
+    run, metrics = _run_pod(), _pod_specs()["Deployment"]
+    metrics_file = Path(_flag(run["containers"][0]["args"], "--metrics-file"))
+    exporter = metrics["containers"][0]
+    assert "node-exporter" in exporter["image"]
+    assert _flag(exporter["args"], "--collector.textfile.directory") == str(metrics_file.parent)
+    assert metrics_file.suffix == ".prom"
+    claims = {
+        name: {v["name"]: v for v in pod["volumes"]}["data"]["persistentVolumeClaim"]["claimName"]
+        for name, pod in (("run", run), ("metrics", metrics))
+    }
+    assert (
+        claims["run"] == claims["metrics"] == documents["PersistentVolumeClaim"]["metadata"]["name"]
+    )
+    exporter_mounts = {m["name"]: m for m in exporter["volumeMounts"]}
+    assert exporter_mounts["data"]["readOnly"] is True
+    assert str(metrics_file).startswith(exporter_mounts["data"]["mountPath"] + "/")
+    affinity = run["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    labels = documents["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert affinity[0]["labelSelector"]["matchLabels"].items() <= labels.items()
+    assert affinity[0]["topologyKey"] == "kubernetes.io/hostname"
+    assert documents["Deployment"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert "hostPath" not in json.dumps(documents)
+
+
+def test_the_csv_reaches_the_volume_before_the_run() -> None:
+    """An init container copies the CSV from the campaigns ConfigMap to the path ``--csv``
+    names, on the data volume, without a subPath (whose folder the kubelet would own)."""
+    run = _run_pod()
+    (copy,) = run["initContainers"]
+    script = " ".join(copy["command"])
+    csv_path = _flag(run["containers"][0]["args"], "--csv")
+    assert re.search(rf"\bcp /campaigns/\S+\.csv {re.escape(csv_path)}$", script)
+    mounts = {m["name"]: m for m in copy["volumeMounts"]}
+    assert mounts["campaigns"]["mountPath"] == "/campaigns"
+    assert mounts["data"]["mountPath"] == "/data"
+    assert csv_path.startswith("/data/")
+    assert all("subPath" not in m for m in copy["volumeMounts"])
+    assert copy["image"] == run["containers"][0]["image"]
 
 
 def test_kubernetes_cronjob_text() -> None:
