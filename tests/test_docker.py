@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -117,17 +119,103 @@ def test_crontab_uses_the_built_in_lock_and_a_metrics_file() -> None:
     assert "flock" not in entries[0]
 
 
+def _unit(name: str) -> dict[str, dict[str, list[str]]]:
+    """A unit file as {section: {key: [values in order]}}: comments dropped, continuation
+    lines joined, repeated keys kept (systemd reads many of them as lists)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    text = re.sub(r"\\\n\s*", " ", (DEPLOY / "systemd" / name).read_text())
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, sep, value = line.partition("=")
+        assert sep, f"{name}: not a key=value line: {line!r}"
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
 def test_systemd_units() -> None:
     """A oneshot templated service and its timer; the key comes from LoadCredential."""
-    service = (DEPLOY / "systemd" / "vox-dispatch@.service").read_text()
-    timer = (DEPLOY / "systemd" / "vox-dispatch@.timer").read_text()
-    assert "Type=oneshot" in service
-    assert "ExecStart=/opt/vox-dispatch/bin/vox-dispatch run" in service
-    assert "LoadCredential=" in service
-    assert "Environment=VOXIMPLANT_CREDENTIALS=%d/" in service
-    assert "User=vox" in service
-    assert "OnCalendar=" in timer
-    assert "WantedBy=timers.target" in timer
+    service = _unit("vox-dispatch@.service")["Service"]
+    timer = _unit("vox-dispatch@.timer")
+    assert service["Type"] == ["oneshot"]
+    assert service["ExecStart"][0].startswith("/opt/vox-dispatch/bin/vox-dispatch run ")
+    assert service["LoadCredential"]
+    assert service["Environment"] == ["VOXIMPLANT_CREDENTIALS=%d/voximplant.json"]
+    assert service["User"] == ["vox"]
+    assert timer["Timer"]["OnCalendar"]
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+
+
+def test_systemd_service_keeps_outputs_private_and_starts_without_node_exporter() -> None:
+    """UMask 0077 and a 0700 state folder (outputs hold phone numbers); the textfile folder is
+    an optional writable path ("-"), so hosts without node_exporter can start the unit."""
+    service = _unit("vox-dispatch@.service")["Service"]
+    assert service["UMask"] == ["0077"]
+    assert service["StateDirectoryMode"] == ["0700"]
+    assert service["ProtectSystem"] == ["strict"]
+    writable = [path for value in service["ReadWritePaths"] for path in value.split()]
+    assert "-/var/lib/node_exporter/textfile" in writable
+    for path in writable:
+        assert path.startswith("-"), f"{path}: the unit fails to start where it does not exist"
+    metrics = re.search(r"--metrics-file (\S+)", service["ExecStart"][0])
+    assert metrics is not None
+    assert str(Path(metrics.group(1)).parent) == "/var/lib/node_exporter/textfile"
+    output = re.search(r"--output-dir (\S+)", service["ExecStart"][0])
+    assert output is not None
+    assert output.group(1) == "/var/lib/" + service["StateDirectory"][0]
+
+
+def test_systemd_install_steps_are_written_down() -> None:
+    """The unit's header says how to install it: user, venv, files, units, enable the timer."""
+    header = (DEPLOY / "systemd" / "vox-dispatch@.service").read_text().split("[Unit]")[0]
+    for step in (
+        "useradd --system",
+        "pip install -c constraints.txt .",
+        "/etc/vox-dispatch/credentials.json",
+        "/etc/systemd/system/",
+        "systemctl daemon-reload",
+        "systemctl enable --now vox-dispatch@reminders.timer",
+    ):
+        assert step in header, step
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
+def test_systemd_analyze_verify_finds_nothing(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` of an instance of both units, in a scratch root holding the
+    system's own units and a stand-in for the executable: no error and no warning at all."""
+    system_units = Path("/usr/lib/systemd/system")
+    if not system_units.is_dir():
+        pytest.skip("no system unit folder to verify against")
+    shutil.copytree(system_units, tmp_path / "usr/lib/systemd/system", symlinks=True)
+    units = tmp_path / "etc/systemd/system"
+    units.mkdir(parents=True)
+    for name in ("vox-dispatch@.service", "vox-dispatch@.timer"):
+        shutil.copy(DEPLOY / "systemd" / name, units / name)
+    executable = tmp_path / "opt/vox-dispatch/bin/vox-dispatch"
+    executable.parent.mkdir(parents=True)
+    executable.write_text("#!/bin/sh\n")
+    executable.chmod(0o755)
+    verify = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            f"--root={tmp_path}",
+            "--man=no",
+            "vox-dispatch@reminders.service",
+            "vox-dispatch@reminders.timer",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stderr == ""
 
 
 def _cronjob_documents() -> list[dict[str, Any]]:
