@@ -291,7 +291,8 @@ def test_systemd_install_steps_are_written_down() -> None:
     header = (DEPLOY / "systemd" / "vox-dispatch@.service").read_text().split("[Unit]")[0]
     for step in (
         "useradd --system",
-        "pip install -c constraints.txt .",
+        "pip install --require-hashes --no-deps -r requirements.lock",
+        "pip install --no-deps --no-build-isolation .",
         "/etc/vox-dispatch/credentials.json",
         "/etc/systemd/system/",
         "systemctl daemon-reload",
