@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,15 +70,55 @@ def _parse_key(pem: Any, path: Path) -> RSAPrivateKey:
     return key
 
 
-def _warn_if_exposed(path: Path) -> None:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "credentials_exposed path=%s mode=%s: other users can read the key; run chmod 600 %s",
-            path,
-            oct(mode & 0o777),
-            path,
+def _on_read_only_mount(path: Path) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
+def exposure_advice(
+    path: Path, mode: int, owner: int, euid: int, *, read_only_mount: bool
+) -> str | None:
+    """What to do about a key file other users can read; None when there is nothing to do.
+
+    A file this user does not own on a read-only mount is a Kubernetes Secret (root-owned and
+    group-readable through ``fsGroup`` whatever its ``defaultMode``) or a container's ``:ro``
+    bind mount of someone else's file: the platform set its mode, and nobody can change it
+    from here, so a warning would only teach operators to ignore warnings.
+    """
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return None
+    if owner == euid and read_only_mount:
+        return (
+            "it is on a read-only mount: make it 0600 where it comes from "
+            "(the host's file, or the Secret's defaultMode: 0400)"
         )
+    if owner == euid:
+        return f"run chmod 600 {path}"
+    if read_only_mount:
+        return None
+    return f"make the file this user's own (uid {euid}), then run chmod 600 {path}"
+
+
+def _warn_if_exposed(path: Path) -> None:
+    info = path.stat()
+    read_only = _on_read_only_mount(path)
+    advice = exposure_advice(
+        path, info.st_mode, info.st_uid, os.geteuid(), read_only_mount=read_only
+    )
+    if advice is None:
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.debug(
+                "credentials_mode_set_by_platform path=%s mode=%s owner=%s: read-only mount",
+                path,
+                oct(info.st_mode & 0o777),
+                info.st_uid,
+            )
+        return
+    log.warning(
+        "credentials_exposed path=%s mode=%s: other users can read the key; %s",
+        path,
+        oct(info.st_mode & 0o777),
+        advice,
+    )
 
 
 def load_credentials(path: Path) -> Credentials:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import jwt
 import pytest
 
-from dispatcher.auth import TokenSource, load_credentials
+from dispatcher.auth import TokenSource, exposure_advice, load_credentials
 from dispatcher.errors import ConfigError
 from tests.keys import private_key, private_pem, write_credentials
 
@@ -135,3 +136,69 @@ def test_world_readable_credentials_warn(tmp_path: Path, caplog: pytest.LogCaptu
         load_credentials(path)
     assert "chmod 600" in caplog.text
     assert private_pem()[40:80] not in caplog.text
+
+
+def test_private_key_file_loads_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 0600 key file owned by the running user: no warning at all."""
+    path = write_credentials(tmp_path)
+    with caplog.at_level(logging.DEBUG):
+        load_credentials(path)
+    assert "credentials_" not in caplog.text
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
+def test_group_or_world_readable_own_file_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int
+) -> None:
+    """Group- or world-readable, and ours to fix: warned about, with the chmod that fixes it."""
+    path = write_credentials(tmp_path)
+    path.chmod(mode)
+    with caplog.at_level(logging.WARNING):
+        load_credentials(path)
+    assert f"credentials_exposed path={path} mode={oct(mode)}" in caplog.text
+    assert f"run chmod 600 {path}" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_someone_elses_readable_file_on_a_writable_disk_warns_with_the_right_fix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not our file but on a writable disk: still warned, and told to make it ours first."""
+    path = write_credentials(tmp_path)
+    path.chmod(0o644)
+    os.chown(path, 10001, 10001)
+    with caplog.at_level(logging.WARNING):
+        load_credentials(path)
+    assert "credentials_exposed" in caplog.text
+    assert f"make the file this user's own (uid 0), then run chmod 600 {path}" in caplog.text
+
+
+ADVICE = [
+    # mode, owner, euid, read-only mount -> the advice starts with (None: no warning)
+    (0o100600, 1000, 1000, False, None),
+    (0o100400, 1000, 1000, True, None),
+    (0o100644, 1000, 1000, False, "run chmod 600 /k.json"),
+    (0o100640, 1000, 1000, False, "run chmod 600 /k.json"),
+    (0o100604, 1000, 1000, False, "run chmod 600 /k.json"),
+    (0o100644, 1000, 1000, True, "it is on a read-only mount: make it 0600 where it comes from"),
+    (0o100644, 0, 1000, False, "make the file this user's own (uid 1000)"),
+    # A Kubernetes Secret: root-owned, 0440 through fsGroup, read-only mount: nothing to do.
+    (0o100440, 0, 10001, True, None),
+    (0o100644, 0, 10001, True, None),
+    (0o100444, 1000, 10001, True, None),  # docker run -v key.json:...:ro as another user
+]
+
+
+@pytest.mark.parametrize(("mode", "owner", "euid", "read_only", "advice"), ADVICE)
+def test_exposure_advice_warns_only_where_it_can_be_acted_on(
+    mode: int, owner: int, euid: int, read_only: bool, advice: str | None
+) -> None:
+    """The rule: warn about readable key files, except another owner's on a read-only mount."""
+    got = exposure_advice(Path("/k.json"), mode, owner, euid, read_only_mount=read_only)
+    if advice is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got.startswith(advice)

@@ -317,6 +317,47 @@ def test_masking_leaves_dates_addresses_and_ids_alone() -> None:
     }
 
 
+SHORT_NUMBERS = [
+    # (as written in a row or an error, digits, masked): national numbers without a country code
+    ("555 0147", "5550147", "•••0147"),  # 7 digits
+    ("555-0147", "5550147", "•••0147"),
+    ("5550147", "5550147", "•••0147"),
+    ("2079 4609", "20794609", "2•••4609"),  # 8 digits
+    ("20794609", "20794609", "2•••4609"),
+    ("207 946 095", "207946095", "20•••6095"),  # 9 digits
+    ("207.946.095", "207946095", "20•••6095"),
+    ("+1 555 0147", "15550147", "+1•••0147"),  # 8 digits after the +
+]
+
+
+@pytest.mark.parametrize(("written", "digits", "masked"), SHORT_NUMBERS)
+def test_seven_to_nine_digit_numbers_are_masked(written: str, digits: str, masked: str) -> None:
+    """Numbers of 7, 8 and 9 digits are masked like longer ones: the last four stay."""
+    assert logs.mask_phone(written) == masked
+    redaction = logs.Redaction()
+    line = redaction.text(f"row 12 phone {written}: not a valid number for region US")
+    assert line == f"row 12 phone {masked}: not a valid number for region US"
+    assert digits not in line
+    assert logs.Redaction(unmask_phones=True).text(written) == written
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+@pytest.mark.parametrize(("written", "digits", "masked"), SHORT_NUMBERS)
+def test_short_numbers_are_masked_in_both_log_formats(
+    written: str, digits: str, masked: str, json_lines: bool
+) -> None:
+    """In the message and in a field, either format: the 7-9 digit number never shows whole."""
+    record = logging.LogRecord(
+        "dispatcher.runner", logging.INFO, __file__, 1, "calling %s", (written,), None
+    )
+    record.fields = {"phone": written}
+    formatter_class = logs.JsonFormatter if json_lines else logs.HumanFormatter
+    line = formatter_class(logs.Redaction()).format(record)
+    assert written not in line
+    assert digits not in line
+    assert line.count(masked) == 2
+
+
 def test_a_crash_is_logged_scrubbed_with_exit_70(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from dispatcher.pool import InFlightLimit, Throttle, WorkerPool
+from tests.loop_clock import loop_clock, settle
 
 
 @pytest.mark.parametrize(("limit", "tasks"), [(1, 10), (3, 50), (17, 100), (50, 20)])
@@ -104,3 +106,53 @@ async def test_pool_handles_every_item_then_stops_taking_more() -> None:
     assert not await stopped.put(99)
     await stopped.join()
     assert 99 not in handled
+
+
+async def test_rate_limit_spaces_the_starts_on_the_loop_clock() -> None:
+    """rate 16/s: a burst of 16 at once, then one start every 1/16 s, never sooner, with the
+    in-flight cap out of the way (a fake loop clock: no wall-clock wait, no load sensitivity)."""
+    rate = 16
+    # Binary fractions: 1/16 s apart, checked in 1/64 s steps, so every time below is exact.
+    with loop_clock(start=1000.0) as clock:
+        throttle = Throttle(InFlightLimit(100), rate)
+        started: list[float] = []
+
+        async def send() -> int:
+            started.append(clock.now - 1000.0)
+            return 0
+
+        tasks = [asyncio.create_task(throttle.run(send, lambda _: False)) for _ in range(26)]
+        await settle()
+        assert started == [0.0] * rate
+        while len(started) < len(tasks):
+            clock.advance(1 / 64)
+            await settle()
+            assert clock.now - 1000.0 <= 1.0, "the rate let fewer starts through than it should"
+        await asyncio.gather(*tasks)
+    assert started[rate:] == [k / rate for k in range(1, 11)]
+    assert throttle.limit.in_flight == 0
+
+
+async def test_a_cancelled_start_waiting_on_the_rate_gives_its_turn_away() -> None:
+    """A start cancelled while it waits for the rate does not use up a turn: the next waiter
+    starts at the time the cancelled one would have."""
+    with loop_clock(start=1000.0) as clock:
+        throttle = Throttle(InFlightLimit(10), 4)
+        started: list[tuple[int, float]] = []
+
+        def sender(number: int) -> Callable[[], Awaitable[int]]:
+            async def send() -> int:
+                started.append((number, clock.now - 1000.0))
+                return 0
+
+            return send
+
+        tasks = [asyncio.create_task(throttle.run(sender(n), lambda _: False)) for n in range(6)]
+        await settle()
+        assert [n for n, _ in started] == [0, 1, 2, 3]
+        tasks[4].cancel()
+        for _ in range(8):
+            clock.advance(1 / 8)
+            await settle()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert started[4:] == [(5, 0.25)]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from dispatcher.errors import ExitCode, LockHeld
 from dispatcher.lock import CampaignLock
-from dispatcher.runner import RunOptions, execute
+from dispatcher.runner import CampaignRun, RunOptions, execute
 from dispatcher.sandbox import Fault, Sandbox
 from tests.conftest import (
     NoWait,
@@ -20,6 +21,7 @@ from tests.conftest import (
     started_ids,
     write_campaign,
 )
+from tests.loop_clock import loop_clock, settle
 
 
 async def test_every_row_started_exactly_once_and_results_match_the_ledger(
@@ -245,6 +247,7 @@ async def test_fatal_stop_does_not_wait_out_other_rows_backoff(
     sandbox.faults = [
         Fault("http_429", match='"row-0"', retry_after=3600),
         Fault("http_429", match='"row-1"', retry_after=3600),
+        Fault("http_429", match='"row-2"', retry_after=1, times=1),
         Fault("api_error", match='"row-2"', code=127, msg="Insufficient money"),
     ]
     path = write_campaign(
@@ -253,8 +256,23 @@ async def test_fatal_stop_does_not_wait_out_other_rows_backoff(
         count=3,
         sections={"dispatch": {"concurrency": 3, "max_retry_wait_s": 7200}},
     )
-    # A real sleep: the test would hang for an hour if the stop did not cut the backoff short.
-    summary = await asyncio.wait_for(execute(campaign_at(path), RunOptions()), timeout=20)
+    runs: list[CampaignRun] = []
+    # The real asyncio.sleep, on a loop clock that moves only when the test says so.
+    with loop_clock() as clock:
+        task = asyncio.create_task(execute(campaign_at(path), RunOptions(), on_start=runs.append))
+        # All three rows asleep on their backoffs (3600, 3600 and 1 s): nothing else can happen
+        # until the clock moves. The deadline guards on the real clock; it measures nothing.
+        deadline = time.monotonic() + 30
+        while not (runs and runs[0].stats.retrying == 3):
+            assert time.monotonic() < deadline, "the rows never all waited on their backoff"
+            await asyncio.sleep(0)
+        await settle()  # the sleeps' timers are set
+        clock.advance(1.0)  # row 2 retries, gets the fatal 127, and the run stops
+        while not task.done():
+            assert time.monotonic() < deadline, "the stop did not cut the hour-long backoffs"
+            await asyncio.sleep(0)
+        summary = task.result()
     assert summary.exit_code == ExitCode.FATAL_API_ERROR
     assert summary.totals["pending"] == 3
     assert len(sandbox.ledger) == 0
+    assert sandbox.stats.faults_fired["api_error"] == 1
