@@ -82,7 +82,8 @@ async def test_limit_comes_down_to_the_budget_and_429s_stay_few(
     assert len(started_ids(sandbox)) == ROWS
     assert summary.stats["concurrency_decreases"] > 0
     limits = trajectory.limits
-    answers = sandbox.stats.requests["StartScenarios"] + sandbox.stats.cap_rejections
+    requests = sandbox.stats.requests
+    answers = requests["StartScenarios"] + requests["GetCallHistory"] + sandbox.stats.cap_rejections
     assert len(limits) == answers  # one entry per answer, 429s included
     assert min(limits) <= CAP
     first_low = next(i for i, limit in enumerate(limits) if limit <= CAP)

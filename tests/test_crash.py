@@ -158,7 +158,7 @@ def test_second_ctrl_c_exits_at_once_leaving_in_flight_rows_uncertain(
 ) -> None:
     """Two SIGINTs: immediate exit (answers take 30 s); whatever was in flight is uncertain
     and never re-sent."""
-    server.configure(latency_s=30.0)
+    server.set_faults([{"kind": "delay", "delay_s": 30.0}])  # StartScenarios answers only
     path = campaign(tmp_path, server, rows=200)
     process = cli.start("run", str(path))
     wait_until(lambda: server.get("/_sandbox/stats")["in_flight"] >= 10)
@@ -170,7 +170,7 @@ def test_second_ctrl_c_exits_at_once_leaving_in_flight_rows_uncertain(
     process.finish(10)  # far sooner than the 30 s answers
     assert process.returncode == ExitCode.INTERRUPTED
     assert len(server.ledger()) == 0
-    server.configure(latency_s=0.0)
+    server.set_faults([])
     rerun = cli.start("run", str(path))
     _, stderr = rerun.finish(60)
     assert rerun.returncode == ExitCode.COMPLETED_WITH_PROBLEMS, stderr
@@ -226,7 +226,7 @@ def test_grace_period_over_leaves_in_flight_rows_uncertain(
 ) -> None:
     """SIGTERM with answers slower than the grace period: the run waits the grace period,
     then exits 5 without the answers, in-flight rows uncertain."""
-    server.configure(latency_s=60.0)
+    server.set_faults([{"kind": "delay", "delay_s": 60.0}])  # StartScenarios answers only
     path = campaign(tmp_path, server, rows=100, concurrency=10, grace_period_s=0.3)
     process = cli.start("run", str(path))
     wait_until(lambda: server.get("/_sandbox/stats")["in_flight"] >= 10)
