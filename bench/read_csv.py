@@ -1,0 +1,106 @@
+"""Benchmark: how fast ``TargetReader`` turns a targets CSV into ``Target`` records.
+
+Reading is the first thing every run does, and a cron run re-reads the whole file, so its
+throughput bounds how often a large campaign can be checked. This script writes a CSV of N rows
+(default 200 000: id, name, phone, a quoted note with a comma), then reads it in a fresh
+interpreter per variant and repeat, and prints rows per second (best of the repeats) and the
+reader's peak RSS.
+
+    python bench/read_csv.py [--rows 200000] [--repeat 3] [--variant e164 national]
+
+Variants: ``e164`` (phones already in E.164, the fast path), ``national`` (``(202) 555-0101``
+with ``default_region = "US"``: every number goes through ``phonenumbers.parse``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dispatcher.config import CsvSettings  # noqa: E402 - after the path set-up above
+from dispatcher.source import Target, TargetReader  # noqa: E402
+
+VARIANTS = {
+    "e164": {"phone": "+1202555{:04d}", "settings": {}},
+    "national": {"phone": "(202) 555-{:04d}", "settings": {"default_region": "US"}},
+}
+
+
+def write_csv(path: Path, rows: int, variant: str) -> None:
+    phone = VARIANTS[variant]["phone"]
+    assert isinstance(phone, str)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "name", "phone", "note"])
+        for i in range(rows):
+            # Fictional range +1 202 555 0100-0199 only.
+            writer.writerow([f"row-{i}", f"Person {i}", phone.format(100 + i % 100), "a, b"])
+
+
+def read_once(path: Path, variant: str) -> dict[str, float]:
+    """Read the whole file once in this process; return its rate and this process's peak RSS."""
+    options = VARIANTS[variant]["settings"]
+    assert isinstance(options, dict)
+    settings = CsvSettings(phone_column="phone", key_columns=("id",), **options)
+    started = time.perf_counter()
+    count = valid = 0
+    with TargetReader(path, settings) as reader:
+        for item in reader:
+            count += 1
+            valid += isinstance(item, Target)
+    elapsed = time.perf_counter() - started
+    if valid != count:
+        raise SystemExit(f"{count - valid} rows rejected: the benchmark file is wrong")
+    return {
+        "rows": count,
+        "seconds": elapsed,
+        "rows_per_s": count / elapsed,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def measure(rows: int, variant: str, repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="vox-bench-read-") as scratch:
+        path = Path(scratch) / "targets.csv"
+        write_csv(path, rows, variant)
+        runs = []
+        for _ in range(repeat):
+            # A fresh interpreter per read: peak RSS is then the reader's, not the writer's.
+            command = [sys.executable, __file__, "--child", str(path), "--variant", variant]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout))
+    best = max(runs, key=lambda run: run["rows_per_s"])
+    return {**best, "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--variant", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(read_once(args.child, args.variant[0])))
+        return
+    print(f"{'variant':>9} {'rows':>9} {'best s':>8} {'rows/s':>9} {'peak RSS MB':>12}")
+    for variant in args.variant:
+        result = measure(args.rows, variant, args.repeat)
+        print(
+            f"{variant:>9} {result['rows']:>9.0f} {result['seconds']:>8.2f} "
+            f"{result['rows_per_s']:>9.0f} {result['peak_rss_mb']:>12.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
