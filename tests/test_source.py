@@ -22,6 +22,7 @@ from dispatcher.source import (
     Rejection,
     Target,
     TargetReader,
+    _csvfile,
     normalise_phone,
 )
 
@@ -265,7 +266,7 @@ def test_ragged_rows(tmp_path: Path) -> None:
 def test_csv_error_rejects_one_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A record the csv module cannot parse is rejected with its line; the next row is read."""
     previous = csv.field_size_limit(100)
-    monkeypatch.setattr(source, "FIELD_SIZE_LIMIT", 100)
+    monkeypatch.setattr(_csvfile, "FIELD_SIZE_LIMIT", 100)
     try:
         path = write(tmp_path, f"phone,note\n{US_1},{'x' * 200}\n{US_2},ok\n")
         bad, good = read(path, phone_column="phone")
