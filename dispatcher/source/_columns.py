@@ -31,6 +31,20 @@ class Columns:
     rule: int | None
     reference_ip: int | None
     server_location: int | None
+    timezone: int | None
+    not_before: int | None
+    not_after: int | None
+
+    @property
+    def has_calling_hours(self) -> bool:
+        """Whether a time zone, not-before or not-after column is mapped."""
+        return any(index is not None for index in (self.timezone, self.not_before, self.not_after))
+
+    @property
+    def has_overrides(self) -> bool:
+        """Whether any per-row override or calling-hours column is mapped (the slower path)."""
+        overrides = (self.rule, self.reference_ip, self.server_location)
+        return self.has_calling_hours or any(index is not None for index in overrides)
 
 
 def column_index(header: tuple[str, ...], name: str, setting: str, path: Path) -> int:
@@ -81,6 +95,9 @@ def map_columns(header: tuple[str, ...], settings: CsvSettings, path: Path) -> C
         rule=find("rule_column"),
         reference_ip=find("reference_ip_column"),
         server_location=find("server_location_column"),
+        timezone=find("timezone_column"),
+        not_before=find("not_before_column"),
+        not_after=find("not_after_column"),
     )
 
 

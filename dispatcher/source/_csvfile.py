@@ -1,71 +1,32 @@
 """One CSV file read record by record, with the physical line where each record starts.
 
-This module owns the file as text: opening it in the configured encoding (an undecodable byte
-becomes an escape that rejects its row only), detecting the delimiter, reading and checking the
-header, and the record iterator that numbers lines the way a text editor does. It knows nothing
-about what the columns mean.
+This module owns the file as records: detecting the delimiter, reading and checking the header,
+numbering lines the way a text editor does, and the ``ReadPosition`` just past the last
+complete record, from which a later read can go on. Lines and their bytes come from
+``_lines``; what the columns mean is not known here.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TextIO
 
 from dispatcher.errors import ConfigError
+
+from ._lines import FileLines, is_resumable
+from ._position import ReadPosition
 
 DELIMITERS = ",;\t|"
 """What delimiter detection chooses from (``columns.delimiter`` unset)."""
 FIELD_SIZE_LIMIT = 16 * 1024 * 1024
 """Longest field (in characters) the CSV parser accepts; longer ones reject their row."""
-UNDECODABLE = "vox-dispatch-undecodable"
-"""The decoding error handler: each bad byte b becomes U+DC00+b, to be found in its field."""
 
 _SNIFF_CHARS = 64 * 1024
-_SNIFF_LINES = 50
 
 Record = tuple[int, list[str] | csv.Error]
 """The physical line a record starts on, and its fields (or why the csv module refused it)."""
-
-
-def _escape_undecodable(error: UnicodeError) -> tuple[str, int]:
-    # Like "surrogateescape" (each bad byte b becomes U+DC00+b), but also for bytes below 0x80,
-    # which UTF-16 needs: a bad byte must reject its row, not stop the good rows after it.
-    if not isinstance(error, UnicodeDecodeError):
-        raise error
-    bad = error.object[error.start : error.end]
-    return "".join(chr(0xDC00 + byte) for byte in bad), error.end
-
-
-codecs.register_error(UNDECODABLE, _escape_undecodable)
-
-
-def open_text(path: Path, encoding: str, setting: str) -> TextIO:
-    """``path`` opened for reading in ``encoding``; ``ConfigError`` naming ``setting`` if not."""
-    try:
-        return path.open(encoding=encoding, errors=UNDECODABLE, newline="")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found; check {setting} in the campaign file") from None
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read the file ({exc.strerror}); check {setting} and permissions"
-        ) from None
-
-
-def _first_lines(handle: TextIO) -> list[str]:
-    lines: list[str] = []
-    size = 0
-    while size < _SNIFF_CHARS and len(lines) < _SNIFF_LINES:
-        line = handle.readline()
-        if not line:
-            break
-        lines.append(line)
-        size += len(line)
-    return lines
 
 
 def _detect_delimiter(lines: Sequence[str]) -> str:
@@ -88,40 +49,74 @@ def _is_blank(row: list[str]) -> bool:
 
 
 class CsvFile:
-    """One CSV file read record by record, with the physical line where each record starts."""
+    """One CSV file read record by record, with the physical line where each record starts.
 
-    def __init__(self, path: Path, encoding: str, delimiter: str | None, setting: str) -> None:
+    With ``resume``, reading starts at its offset with its header and delimiter, and lines are
+    numbered from ``resume.line + 1``; unless the encoding is not resumable or the header had
+    not been read whole, in which case the file is read from the start (``resumed`` is False).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        encoding: str,
+        delimiter: str | None,
+        setting: str,
+        resume: ReadPosition | None = None,
+    ) -> None:
         self.path = path
+        if resume is not None and not (
+            is_resumable(encoding) and resume.line >= resume.header_line
+        ):
+            resume = None
+        self.resumed = resume is not None
+        self._lines = FileLines(path, encoding, setting, offset=resume.offset if resume else 0)
         with ExitStack() as stack:
-            self._handle = open_text(path, encoding, setting)
-            stack.callback(self._handle.close)
-            lines = _first_lines(self._handle)
-            self.delimiter = delimiter or _detect_delimiter(lines)
+            stack.callback(self._lines.close)
             if csv.field_size_limit() < FIELD_SIZE_LIMIT:
                 # The default (128 KiB) would crash on one long notes cell; above the limit the
                 # row is rejected, so an unbalanced quote cannot swallow a whole large file.
                 csv.field_size_limit(FIELD_SIZE_LIMIT)
-            source = itertools.chain(lines, self._handle)
-            self._reader = csv.reader(source, delimiter=self.delimiter)
+            self._start = resume.offset if resume else 0
+            self._first_line = resume.line if resume else 0
+            self._end = (0, self._first_line)  # bytes and lines up to the last complete record
+            self.delimiter = (
+                resume.delimiter if resume else delimiter or _detect_delimiter(self._lines.head)
+            )
+            self._reader = csv.reader(self._lines, delimiter=self.delimiter)
             self._records = self._read()
-            self.header_line, self.header = self._read_header()
+            if resume is None:
+                self.header_line, self.header = self._read_header()
+            else:
+                self.header_line, self.header = resume.header_line, resume.header
             stack.pop_all()
 
     def _read(self) -> Iterator[Record]:
         reader = self._reader
-        done = 0  # lines consumed so far: the next record starts on the line after
+        lines = self._lines
+        first = self._first_line
+        done = first  # lines consumed so far: the next record starts on the line after
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
+                self._settle(first + reader.line_num)
                 # The reader resumes at the next line, so one bad record costs one item.
                 yield done + 1, exc
             else:
+                if lines.settled:  # _settle, inlined: this is the hot path
+                    self._end = (lines.consumed, first + reader.line_num)
                 if not _is_blank(row):
                     yield done + 1, row
-            done = reader.line_num
+            done = first + reader.line_num
+
+    def _settle(self, done: int) -> None:
+        # A record cut short by the end of the file (a last line without a line break, or an
+        # open quote) may still grow: the position stays before it.
+        if self._lines.settled:
+            self._end = (self._lines.consumed, done)
 
     def _read_header(self) -> tuple[int, tuple[str, ...]]:
         first = next(self._records, None)
@@ -138,17 +133,36 @@ class CsvFile:
     @property
     def line(self) -> int:
         """Lines consumed so far."""
-        return self._reader.line_num
+        return self._first_line + self._reader.line_num
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``position`` is exact, so that a later read can start there."""
+        return self._lines.resumable
+
+    @property
+    def position(self) -> ReadPosition:
+        """Just past the last complete record read so far (``ValueError`` if not resumable)."""
+        if not self._lines.resumable:
+            raise ValueError(f"{self.path}: positions are not tracked in this encoding")
+        consumed, line = self._end
+        return ReadPosition(
+            offset=self._start + consumed,
+            line=line,
+            header=self.header,
+            header_line=self.header_line,
+            delimiter=self.delimiter,
+        )
 
     def __iter__(self) -> Iterator[Record]:
         return self._records
 
     @property
     def closed(self) -> bool:
-        return self._handle.closed
+        return self._lines.closed
 
     def close(self) -> None:
-        self._handle.close()
+        self._lines.close()
 
 
 def _header_names(path: Path, row: list[str]) -> tuple[str, ...]:

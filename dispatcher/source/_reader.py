@@ -1,7 +1,8 @@
 """Rows → ``Target`` or ``Rejection``: the checks that decide whether a row can be sent.
 
 This module owns ``TargetReader`` and the per-row checks: field count, decoding, phone number,
-key, per-row overrides, the do-not-call list and the ``script_custom_data`` size limit.
+key, per-row overrides, calling-hours cells, the do-not-call list and the
+``script_custom_data`` size limit (less the bytes reserved for the attempt token).
 
 Policy: problems with the file as a whole (missing, no header, unknown or duplicate columns, a
 bad do-not-call list) raise ``ConfigError`` from the constructor, before any row is read. After
@@ -24,10 +25,13 @@ from pathlib import Path
 from types import TracebackType
 
 from dispatcher.config import CsvSettings
+from dispatcher.errors import ConfigError
 
+from ._calling_hours import BadCell, CallingHours, zone_database_available
 from ._columns import check_settings, map_columns
 from ._csvfile import CsvFile
 from ._phone import PhoneNormaliser, checked_region
+from ._position import ReadPosition
 from ._suppression import load_suppression
 
 KEY_SEPARATOR = "\x1f"
@@ -52,6 +56,14 @@ class Target:
     """Per-row rule override (validated: digits = rule_id, else rule_name)."""
     reference_ip: str | None = None
     server_location: str | None = None
+    timezone: str | None = None
+    """Per-row IANA time zone name (checked with ``zoneinfo``)."""
+    not_before: str | None = None
+    """Earliest call, ISO 8601 to the second: ``2026-12-01T09:30:00`` (naive: in the row's
+    zone, resolved by the schedule) or ``2026-12-01T09:30:00+01:00``. A date alone is
+    ``T00:00:00``."""
+    not_after: str | None = None
+    """Latest call, in the same form; a date alone is ``T23:59:59`` (the whole day)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,19 +116,59 @@ def _stripped(fields: Sequence[str], index: int | None) -> str | None:
     return fields[index].strip() or None
 
 
+def _check_room(settings: CsvSettings, reserve_bytes: int, path: Path) -> None:
+    if reserve_bytes < 0:
+        raise ValueError(f"reserve_bytes must be >= 0, got {reserve_bytes}")
+    limit = settings.custom_data_max_bytes
+    if reserve_bytes and limit - reserve_bytes < len("{}"):
+        raise ConfigError(
+            f"{path}: columns.custom_data_max_bytes = {limit} leaves no room for custom data: "
+            f"{reserve_bytes} bytes of it are reserved for the attempt token; raise the limit, "
+            "or turn the token off with reconcile.token = false"
+        )
+
+
+def _check_zones(settings: CsvSettings, path: Path) -> None:
+    if settings.timezone_column is not None and not zone_database_available():
+        raise ConfigError(
+            f"{path}: columns.timezone_column needs a time zone database and none was found: "
+            "install the tzdata package (pip install tzdata) or the system's tzdata"
+        )
+
+
 class TargetReader:
     """Reads one CSV lazily. ``header`` is known after construction; iterate (once) for rows.
+
+    ``resume`` is a ``position`` taken by an earlier read of the same file, whose first
+    ``resume.offset`` bytes the caller has proved unchanged (``fingerprint``): reading starts
+    there, with its header and delimiter, numbering lines from ``resume.line + 1``. It is
+    ignored (the whole file is read, ``resumed`` is False) when the encoding is not
+    ``resumable`` or the header had not been read completely.
+
+    ``reserve_bytes`` is what the dispatcher adds to every row's custom data (the attempt
+    token): a row is rejected unless its custom data fits ``custom_data_max_bytes`` with it.
 
     Use it as a context manager, or call ``close()``, so the file is closed.
     """
 
-    def __init__(self, path: Path, settings: CsvSettings) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: CsvSettings,
+        *,
+        resume: ReadPosition | None = None,
+        reserve_bytes: int = 0,
+    ) -> None:
         check_settings(settings, path)
+        _check_room(settings, reserve_bytes, path)
+        _check_zones(settings, path)
         self.path = path
         self._settings = settings
+        self._reserve_bytes = reserve_bytes
+        self._room = settings.custom_data_max_bytes - reserve_bytes
         self._normalise = PhoneNormaliser(checked_region(settings.default_region, path))
         self._suppressed = load_suppression(settings, self._normalise)
-        self._file = CsvFile(path, settings.encoding, settings.delimiter, "csv")
+        self._file = CsvFile(path, settings.encoding, settings.delimiter, "csv", resume)
         with ExitStack() as stack:
             stack.callback(self._file.close)
             self._columns = map_columns(self._file.header, settings, path)
@@ -127,8 +179,8 @@ class TargetReader:
         self._key_first = columns.phone is None or bool(
             columns.keys and columns.phone not in columns.keys
         )
-        overrides = (columns.rule, columns.reference_ip, columns.server_location)
-        self._has_overrides = any(index is not None for index in overrides)
+        self._has_overrides = columns.has_overrides
+        self._calling_hours = CallingHours(columns) if columns.has_calling_hours else None
 
     @property
     def header(self) -> tuple[str, ...]:
@@ -140,6 +192,27 @@ class TargetReader:
         return self._file.delimiter
 
     @property
+    def resumable(self) -> bool:
+        """Whether ``position`` can be taken: False for UTF-16/32 and other encodings whose
+        line breaks are not plain ASCII bytes (the caller then re-reads the whole file)."""
+        return self._file.resumable
+
+    @property
+    def resumed(self) -> bool:
+        """Whether reading started at ``resume.offset`` (not at the start of the file)."""
+        return self._file.resumed
+
+    @property
+    def position(self) -> ReadPosition:
+        """Just past the record of the item yielded last: store it once that item is recorded.
+
+        Before any item, just past the header (or ``resume`` itself). A record that ends the
+        file without a line break (perhaps half-written) is yielded, but the position stays
+        before it, so the next read sees it again. ``ValueError`` unless ``resumable``.
+        """
+        return self._file.position
+
+    @property
     def suppressed_count(self) -> int:
         """How many distinct numbers the do-not-call list holds."""
         return len(self._suppressed)
@@ -147,7 +220,7 @@ class TargetReader:
     def __repr__(self) -> str:
         return (
             f"<TargetReader {str(self.path)!r} delimiter={self.delimiter!r} "
-            f"lines_read={self._file.line} closed={self._file.closed}>"
+            f"lines_read={self._file.line} resumed={self.resumed} closed={self._file.closed}>"
         )
 
     def close(self) -> None:
@@ -237,6 +310,7 @@ class TargetReader:
         if not self._has_overrides:
             return Target(line, key, phone, custom_data)
         columns = self._columns
+        timezone, not_before, not_after = self._read_calling_hours(fields)
         return Target(
             line,
             key,
@@ -245,6 +319,9 @@ class TargetReader:
             rule=_stripped(fields, columns.rule),
             reference_ip=self._reference_ip(fields),
             server_location=_stripped(fields, columns.server_location),
+            timezone=timezone,
+            not_before=not_before,
+            not_after=not_after,
         )
 
     def _custom_data(self, fields: list[str], phone: str | None) -> str:
@@ -260,15 +337,28 @@ class TargetReader:
             + "}"
         )
         size = len(data) if data.isascii() else len(data.encode())
+        if size > self._room:
+            raise self._too_big(size)
+        return data
+
+    def _too_big(self, size: int) -> _Unsendable:
         limit = self._settings.custom_data_max_bytes
-        if size > limit:
-            raise _Unsendable(
+        reserved = self._reserve_bytes
+        if not reserved:
+            return _Unsendable(
                 None,
                 f"custom data is {size} bytes, the limit is {limit} "
                 "(columns.custom_data_max_bytes): send fewer columns with "
                 "columns.custom_data_columns, or raise the limit",
             )
-        return data
+        return _Unsendable(
+            None,
+            f"custom data is {size} bytes and {reserved} more are reserved for the attempt "
+            f"token, {size + reserved} in all; the limit is {limit} "
+            "(columns.custom_data_max_bytes): send fewer columns with "
+            "columns.custom_data_columns, raise the limit, or turn the token off with "
+            "reconcile.token = false",
+        )
 
     def _reference_ip(self, fields: list[str]) -> str | None:
         value = _stripped(fields, self._columns.reference_ip)
@@ -281,3 +371,11 @@ class TargetReader:
                 self._settings.reference_ip_column,
                 f"{value!r} is not an IPv4 or IPv6 address",
             ) from None
+
+    def _read_calling_hours(self, fields: list[str]) -> tuple[str | None, str | None, str | None]:
+        if self._calling_hours is None:
+            return None, None, None
+        try:
+            return self._calling_hours(fields)
+        except BadCell as bad:
+            raise _Unsendable(bad.column, bad.reason) from None

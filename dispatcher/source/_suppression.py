@@ -17,7 +17,8 @@ from dispatcher.config import CsvSettings
 from dispatcher.errors import ConfigError
 
 from ._columns import column_index
-from ._csvfile import CsvFile, open_text
+from ._csvfile import CsvFile
+from ._lines import open_text
 from ._phone import PhoneNormaliser
 
 
