@@ -207,8 +207,10 @@ class TargetReader:
         """Just past the record of the item yielded last: store it once that item is recorded.
 
         Before any item, just past the header (or ``resume`` itself). A record that ends the
-        file without a line break (perhaps half-written) is yielded, but the position stays
-        before it, so the next read sees it again. ``ValueError`` unless ``resumable``.
+        file without a line break (perhaps half-written), or inside an open quote, is yielded,
+        but the position stays before it, so the next read sees it again: such an item is the
+        one whose ``line`` is greater than ``position.line``. ``ValueError`` unless
+        ``resumable``.
         """
         return self._file.position
 
