@@ -16,7 +16,8 @@ Layout (every section optional except what the run needs)::
                reference_ip, server_location, scenarios, bind_before_run
     [columns]  encoding, delimiter, phone_column, default_region, custom_data_columns,
                custom_data_max_bytes, key_columns, dedupe, rule_column, reference_ip_column,
-               server_location_column, suppression_file, suppression_column
+               server_location_column, suppression_file, suppression_column,
+               timezone_column, not_before_column, not_after_column
     [dispatch] concurrency, rate_per_s, max_attempts, max_retry_wait_s, backoff_initial_s,
                backoff_max_s, grace_period_s, adaptive
 """
@@ -241,6 +242,12 @@ class CsvSettings:
     server_location_column: str | None = _setting(None, _opt_str)
     suppression_file: Path | None = _setting(None, _opt_path)
     suppression_column: str | None = _setting(None, _opt_str)
+    timezone_column: str | None = _setting(None, _opt_str)
+    """Per-row IANA time zone (``Europe/Paris``); an unknown name rejects the row."""
+    not_before_column: str | None = _setting(None, _opt_str)
+    """Per-row earliest call (ISO 8601 date or date-time); a naive one is in the row's zone."""
+    not_after_column: str | None = _setting(None, _opt_str)
+    """Per-row latest call (ISO 8601); a date alone means until the end of that day."""
 
 
 @dataclass(frozen=True, slots=True)

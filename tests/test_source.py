@@ -15,13 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatcher import source
-from dispatcher.config import CsvSettings
+from dispatcher.config import CsvSettings, load_campaign
 from dispatcher.errors import ConfigError
 from dispatcher.source import (
     KEY_SEPARATOR,
     Rejection,
     Target,
     TargetReader,
+    _csvfile,
+    _reader,
     normalise_phone,
 )
 
@@ -188,6 +190,9 @@ def test_header_only(tmp_path: Path) -> None:
         ("rule_column", "rule", 'columns.rule_column = "rule"'),
         ("reference_ip_column", "ip", 'columns.reference_ip_column = "ip"'),
         ("server_location_column", "loc", 'columns.server_location_column = "loc"'),
+        ("timezone_column", "tz", 'columns.timezone_column = "tz"'),
+        ("not_before_column", "from", 'columns.not_before_column = "from"'),
+        ("not_after_column", "until", 'columns.not_after_column = "until"'),
     ],
 )
 def test_unknown_column(tmp_path: Path, option: str, value: Any, setting: str) -> None:
@@ -265,7 +270,7 @@ def test_ragged_rows(tmp_path: Path) -> None:
 def test_csv_error_rejects_one_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A record the csv module cannot parse is rejected with its line; the next row is read."""
     previous = csv.field_size_limit(100)
-    monkeypatch.setattr(source, "FIELD_SIZE_LIMIT", 100)
+    monkeypatch.setattr(_csvfile, "FIELD_SIZE_LIMIT", 100)
     try:
         path = write(tmp_path, f"phone,note\n{US_1},{'x' * 200}\n{US_2},ok\n")
         bad, good = read(path, phone_column="phone")
@@ -505,6 +510,135 @@ def test_overrides(tmp_path: Path) -> None:
     assert (third.rule, third.reference_ip, third.server_location) == (None, None, None)
     assert isinstance(bad, Rejection)
     assert (bad.column, bad.reason) == ("ip", "'10.0.0.300' is not an IPv4 or IPv6 address")
+
+
+def test_reserved_bytes(tmp_path: Path) -> None:
+    """Bytes reserved for the attempt token count against the limit; the message says so."""
+    path = write(tmp_path, f"phone,name\n{US_1},{'a' * 149}\n{US_2},{'b' * 150}\n")
+    with TargetReader(path, CsvSettings(phone_column="phone"), reserve_bytes=17) as reader:
+        fits, too_big = list(reader)
+    assert isinstance(fits, Target)
+    assert len(fits.custom_data) == 183  # 183 + 17 = 200, the limit
+    assert isinstance(too_big, Rejection)
+    assert too_big.reason == (
+        "custom data is 184 bytes and 17 more are reserved for the attempt token, 201 in all; "
+        "the limit is 200 (columns.custom_data_max_bytes): send fewer columns with "
+        "columns.custom_data_columns, raise the limit, or turn the token off with "
+        "reconcile.token = false"
+    )
+
+
+def test_reserve_leaving_no_room(tmp_path: Path) -> None:
+    """A limit the reserved bytes use up is a ConfigError before any row is read."""
+    path = write(tmp_path, "phone\n")
+    with pytest.raises(ConfigError, match="custom_data_max_bytes = 18 leaves no room"):
+        TargetReader(path, CsvSettings(custom_data_max_bytes=18), reserve_bytes=17)
+    with pytest.raises(ValueError, match="reserve_bytes must be >= 0"):
+        TargetReader(path, CsvSettings(), reserve_bytes=-1)
+
+
+# --- calling hours --------------------------------------------------------------------------------
+
+
+def calling_hours(tmp_path: Path, rows: str) -> list[Target | Rejection]:
+    path = write(tmp_path, "phone,tz,from,until\n" + rows)
+    return read(
+        path,
+        phone_column="phone",
+        timezone_column="tz",
+        not_before_column="from",
+        not_after_column="until",
+    )
+
+
+def test_calling_hours_columns(tmp_path: Path) -> None:
+    """Zone names are kept; dates and date-times become ISO text to the second; empty is None."""
+    rows = (
+        f"{US_1}, America/New_York ,2026-12-01,2026-12-24\n"
+        f"{US_1},Europe/Paris,2026-12-01 09:30,2026-12-01T18:00:00.750\n"
+        f"{US_1},,2026-12-01T09:30:00Z,2026-12-01T20:00:00+0100\n"
+        f"{US_1},,,\n"
+    )
+    found = targets(calling_hours(tmp_path, rows))
+    assert [(t.timezone, t.not_before, t.not_after) for t in found] == [
+        ("America/New_York", "2026-12-01T00:00:00", "2026-12-24T23:59:59"),
+        ("Europe/Paris", "2026-12-01T09:30:00", "2026-12-01T18:00:00"),
+        (None, "2026-12-01T09:30:00+00:00", "2026-12-01T20:00:00+01:00"),
+        (None, None, None),
+    ]
+
+
+def test_unknown_time_zone(tmp_path: Path) -> None:
+    """A name zoneinfo does not know rejects the row, naming the column and showing real names."""
+    items = calling_hours(tmp_path, f"{US_1},Europe/Pariss,,\n{US_1},/etc/passwd,,\n")
+    for item, name in zip(items, ["Europe/Pariss", "/etc/passwd"], strict=True):
+        assert isinstance(item, Rejection)
+        assert item.column == "tz"
+        assert item.reason == (
+            f"{name!r} in column 'tz' is not a time zone: use an IANA name such as "
+            '"America/New_York" or "Europe/Paris", or leave the cell empty'
+        )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["12/01/2026", "2026-13-01", "2026-12-01T25:00", "tomorrow", "2026-12-01T09", "20261201"],
+)
+def test_bad_not_before(tmp_path: Path, value: str) -> None:
+    """A value that is not one of the accepted ISO 8601 forms rejects the row and lists them."""
+    [item] = calling_hours(tmp_path, f"{US_1},,{value},\n")
+    assert isinstance(item, Rejection)
+    assert item.column == "from"
+    assert item.reason == (
+        f"{value!r} in column 'from' is not an ISO 8601 date or date-time; write it as "
+        "2026-12-01, 2026-12-01T09:30, 2026-12-01 09:30, 2026-12-01T09:30:00+01:00 or "
+        "2026-12-01T09:30:00Z"
+    )
+
+
+def test_window_that_never_opens(tmp_path: Path) -> None:
+    """not_before after not_after rejects the row when the two can be compared."""
+    rows = (
+        f"{US_1},,2026-12-02,2026-12-01\n"  # naive, reversed
+        f"{US_1},,2026-12-01,2026-12-01\n"  # one whole day
+        f"{US_1},,2026-12-01T10:00Z,2026-12-01T09:00:00-05:00\n"  # offsets: 10:00Z < 14:00Z
+        f"{US_1},,2026-12-02T00:00Z,2026-12-01\n"  # naive vs offset: left to the schedule
+    )
+    reversed_, one_day, offsets, mixed = calling_hours(tmp_path, rows)
+    assert isinstance(reversed_, Rejection)
+    assert (reversed_.column, reversed_.reason) == (
+        "until",
+        "from (2026-12-02T00:00:00) is after until (2026-12-01T23:59:59): the row could never "
+        "be called",
+    )
+    assert isinstance(one_day, Target)
+    assert isinstance(offsets, Target)
+    assert isinstance(mixed, Target)
+
+
+def test_no_time_zone_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """timezone_column without any tz database is a ConfigError that says what to install."""
+    monkeypatch.setattr(_reader, "zone_database_available", lambda: False)
+    with pytest.raises(ConfigError, match="install the tzdata package"):
+        TargetReader(write(tmp_path, "phone,tz\n"), CsvSettings(timezone_column="tz"))
+
+
+def test_calling_hours_settings_in_campaign_file(tmp_path: Path) -> None:
+    """The three column settings are [columns] keys of the campaign file."""
+    campaign = tmp_path / "c.toml"
+    campaign.write_text(
+        'csv = "t.csv"\n[target]\nrule_id = 1\n[columns]\ntimezone_column = "tz"\n'
+        'not_before_column = "from"\nnot_after_column = "until"\n'
+    )
+    columns = load_campaign(campaign).columns
+    assert (columns.timezone_column, columns.not_before_column, columns.not_after_column) == (
+        "tz",
+        "from",
+        "until",
+    )
+    campaign.write_text('csv = "t.csv"\n[target]\nrule_id = 1\n[columns]\ntimezone_column = ""\n')
+    with pytest.raises(ConfigError, match=r"columns\.timezone_column must be a non-empty string"):
+        load_campaign(campaign)
 
 
 # --- suppression ----------------------------------------------------------------------------------
