@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from dispatcher import state
+from dispatcher.campaign_input import open_targets
 from dispatcher.config import Campaign
 from dispatcher.source import Rejection, Target, TargetReader
 
@@ -94,7 +95,7 @@ def validate(campaign: Campaign) -> ValidationReport:
     """Read the whole file as a run would; no network, the campaign's state untouched."""
     report = ValidationReport()
     with (
-        TargetReader(campaign.csv, campaign.columns) as reader,
+        open_targets(campaign) as reader,
         state.scratch_registration(dedupe_phone=campaign.columns.dedupe == "phone") as scratch,
     ):
         for batch in _batches(reader, 512):

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from dispatcher.auth import TokenSource, load_credentials
 from dispatcher.binding import bind_scenarios
+from dispatcher.campaign_input import open_targets
 from dispatcher.client import VoximplantClient, build_ssl_context
 from dispatcher.config import Campaign
 from dispatcher.errors import FatalApiError
@@ -97,7 +98,7 @@ async def execute(
     with contextlib.ExitStack() as stack:
         reader = None
         if options.mode is RunMode.RUN:
-            reader = stack.enter_context(TargetReader(campaign.csv, campaign.columns))
+            reader = stack.enter_context(open_targets(campaign))
         credentials = load_credentials(campaign.credentials_path())
         tokens = TokenSource(credentials, campaign.api.token_lifetime_s, clock=options.clock)
         tokens.header()  # sign now: a bad key fails before the lock, with nothing sent

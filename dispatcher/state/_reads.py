@@ -388,7 +388,7 @@ _RUN_SELECT = "SELECT id, pid, gen, started_at, finished_at, exit_code, sent FRO
 
 def _target(row: Sequence[Any]) -> Target:
     line, key, phone, custom_data, rule, reference_ip, server_location = row[:7]
-    # TODO(merge h-source): pass timezone/not_before/not_after to Target directly.
+    timezone, not_before, not_after = row[7:10]
     return Target(
         line,
         key,
@@ -397,4 +397,7 @@ def _target(row: Sequence[Any]) -> Target:
         rule=rule,
         reference_ip=reference_ip,
         server_location=server_location,
+        timezone=timezone,
+        not_before=not_before,
+        not_after=not_after,
     )

@@ -65,10 +65,9 @@ def _sendable_fields(target: Target) -> tuple[object, ...]:
         target.rule,
         target.reference_ip,
         target.server_location,
-        # TODO(merge h-source): plain attributes once Target has them.
-        getattr(target, "timezone", None),
-        getattr(target, "not_before", None),
-        getattr(target, "not_after", None),
+        target.timezone,
+        target.not_before,
+        target.not_after,
     )
 
 
