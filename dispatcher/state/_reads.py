@@ -167,6 +167,14 @@ class StateReader:
     def checkpoint(self) -> Checkpoint | None:
         return read_checkpoint(self._conn)
 
+    def last_generation(self) -> int:
+        """The newest generation any row or run belongs to (0: none yet)."""
+        row = self._conn.execute(
+            "SELECT max(coalesce((SELECT max(gen) FROM rows), 0), "
+            "coalesce((SELECT max(gen) FROM runs), 0))"
+        ).fetchone()
+        return int(row[0])
+
     # ---- counts ----
 
     def totals(self, gen: int) -> dict[str, int]:
@@ -323,6 +331,16 @@ class StateReader:
             (now, gen, up_to_line, due_at, due_at, key, limit),
         ).fetchall()
         return [(_target(row), float(row[-1]), str(row[1])) for row in rows]
+
+    def uncertain_rows(self, gen: int, *, up_to_line: int, after: str, limit: int) -> list[Target]:
+        """Uncertain rows of ``gen`` (for ``--redial-uncertain``), by key after ``after``."""
+        rows = self._conn.execute(
+            "SELECT line, key, phone, custom_data, rule, reference_ip, server_location, timezone, "
+            "not_before, not_after FROM rows WHERE status = 'uncertain' AND gen = ? "
+            "AND line <= ? AND key > ? ORDER BY key LIMIT ?",
+            (gen, up_to_line, after, limit),
+        ).fetchall()
+        return [_target(row) for row in rows]
 
     def open_attempts(
         self, state: AttemptState, *, after: tuple[float, str, int], limit: int
