@@ -104,6 +104,18 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
         "the rule and the scenarios, and say how many rows would be sent",
     )
     run.add_argument(
+        "--until-done",
+        action="store_true",
+        help="keep the process alive until every row is done: follow the calls, sleep until "
+        "the next redial or calling window, send, and so on (bounded by --max-runtime)",
+    )
+    run.add_argument(
+        "--max-runtime",
+        metavar="SECONDS",
+        type=_positive_float,
+        help="with --until-done: start no new round after this long (a cron slot's length)",
+    )
+    run.add_argument(
         "--wait-for-outcomes",
         metavar="SECONDS",
         nargs="?",

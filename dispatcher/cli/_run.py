@@ -122,6 +122,8 @@ async def _dispatch(campaign: Campaign, args: argparse.Namespace) -> Summary:
         options = RunOptions(
             redial_uncertain=args.redial_uncertain,
             wait_for_outcomes_s=_wait_for_outcomes(campaign, args.wait_for_outcomes),
+            until_done=args.until_done,
+            max_runtime_s=args.max_runtime,
         )
     display = Display(
         campaign,

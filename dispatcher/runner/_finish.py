@@ -70,6 +70,8 @@ async def finish(
         facts = campaign_facts(reader, gen)
         totals: dict[str, int] = facts.pop("totals")
         code, reason = exit_code(run, totals)
+        if code is ExitCode.OK and facts.get("next_due_at"):
+            reason += f"; next due at {facts['next_due_at']}"
         if not run.read_all:
             reason += f" (reading stopped after line {run.last_line})"
         done_before = max(0, run.stats.skipped)
