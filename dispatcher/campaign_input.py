@@ -1,7 +1,8 @@
 """A campaign's targets file, opened the same way by every command that reads it.
 
-The attempt token's bytes are reserved in each row's custom-data limit, and a CSV column that
-would collide with the token's key is refused, so ``validate``, ``run --dry-run`` and ``run``
+The attempt token's bytes are reserved in each row's custom-data limit, a CSV column that would
+collide with the token's key is refused, and with a schedule each row's time zones are resolved
+(a row with no way to know them is rejected), so ``validate``, ``run --dry-run`` and ``run``
 accept and reject exactly the same rows.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dispatcher.attempt_token import token_bytes
 from dispatcher.config import Campaign
 from dispatcher.errors import ConfigError
-from dispatcher.source import ReadPosition, TargetReader
+from dispatcher.schedule import ScheduleSettings, zones_for_row
+from dispatcher.source import ReadPosition, TargetReader, ZoneResolver
 
 
 def reserved_bytes(campaign: Campaign) -> int:
@@ -19,10 +21,33 @@ def reserved_bytes(campaign: Campaign) -> int:
     return token_bytes(settings.token_key) if settings.token else 0
 
 
+ZONE_SEPARATOR = "|"
+
+
+def zone_resolver(schedule: ScheduleSettings) -> ZoneResolver:
+    """Each row's time zones, as the state stores them: the zone column, else the phone's
+    zones (several: all of them, the most restrictive windows apply), else the default."""
+
+    def resolve(value: str | None, phone: str | None) -> str:
+        return ZONE_SEPARATOR.join(zones_for_row(value, phone, schedule).zones)
+
+    return resolve
+
+
+def row_zones(stored: str | None) -> tuple[str, ...]:
+    """The zones of a row as ``zone_resolver`` stored them."""
+    return tuple(stored.split(ZONE_SEPARATOR)) if stored else ()
+
+
 def open_targets(campaign: Campaign, resume: ReadPosition | None = None) -> TargetReader:
     """The campaign's CSV as a ``TargetReader``; raises ``ConfigError`` before any row."""
+    schedule = campaign.schedule
     reader = TargetReader(
-        campaign.csv, campaign.columns, resume=resume, reserve_bytes=reserved_bytes(campaign)
+        campaign.csv,
+        campaign.columns,
+        resume=resume,
+        reserve_bytes=reserved_bytes(campaign),
+        zones=zone_resolver(schedule) if schedule is not None else None,
     )
     key = campaign.reconcile.token_key
     sent = campaign.columns.custom_data_columns or reader.header

@@ -35,6 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import ConfigError
+from dispatcher.schedule import (
+    FrequencySettings,
+    ScheduleSettings,
+    check_zone_source,
+    parse_frequency,
+    parse_schedule,
+)
 
 DEFAULT_API_URL = "https://api.voximplant.com/platform_api"
 API_CONCURRENCY_LIMIT = 200
@@ -363,6 +370,10 @@ class Campaign:
     tracking: TrackingSettings = TrackingSettings()
     attempts: AttemptSettings = AttemptSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    schedule: ScheduleSettings | None = None
+    """Calling windows in each person's time zone; None: any time."""
+    frequency: FrequencySettings | None = None
+    """How often one phone number may be called, across runs and campaigns."""
 
     @property
     def state_path(self) -> Path:
@@ -391,7 +402,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "attempts": AttemptSettings,
     "reconcile": ReconcileSettings,
 }
-_TOP_LEVEL = {"name", "csv", "output_dir", *_SECTIONS}
+_CALLING_HOURS = ("schedule", "frequency")
+"""Sections parsed by ``dispatcher.schedule`` (their own layout and messages)."""
+_TOP_LEVEL = {"name", "csv", "output_dir", *_SECTIONS, *_CALLING_HOURS}
 
 
 def _build_section(cls: type[Any], table: Any, section: str, base: Path, source: Path) -> Any:
@@ -507,6 +520,7 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
     csv_path = _path(raw["csv"], f"{path}: csv", base)
     name = _str(raw.get("name", path.stem), f"{path}: name", base)
     output_dir = _path(raw.get("output_dir", f"out/{name}"), f"{path}: output_dir", base)
+    schedule, frequency = _calling_hours(raw, sections["columns"], base, path)
     return Campaign(
         name=name,
         file=path,
@@ -519,4 +533,32 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
         tracking=sections["tracking"],
         attempts=sections["attempts"],
         reconcile=sections["reconcile"],
+        schedule=schedule,
+        frequency=frequency,
     )
+
+
+def _calling_hours(
+    raw: Mapping[str, Any], columns: CsvSettings, base: Path, source: Path
+) -> tuple[ScheduleSettings | None, FrequencySettings | None]:
+    """[schedule] and [frequency]; a schedule needs a way to know each row's time zone, and a
+    frequency cap needs the phone numbers."""
+    schedule = parse_schedule(raw.get("schedule"), where=f"{source}: schedule", base=base)
+    check_zone_source(
+        schedule,
+        columns.timezone_column is not None,
+        columns.phone_column is not None,
+        f"{source}: schedule",
+    )
+    frequency = parse_frequency(
+        raw.get("frequency"),
+        where=f"{source}: frequency",
+        base=base,
+        default=schedule.frequency_default if schedule else None,
+    )
+    if frequency is not None and columns.phone_column is None:
+        raise ConfigError(
+            f"{source}: [frequency] counts calls per phone number: set columns.phone_column to "
+            "the column that holds them"
+        )
+    return schedule, frequency
