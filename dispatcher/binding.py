@@ -142,8 +142,9 @@ async def preflight(client: VoximplantClient, target: TargetSettings) -> list[st
     wanted = target.scenarios_to_bind
     if wanted:
         # The uploaded scenario may not exist yet: the set-up creates it before binding.
-        if target.scenarios:
-            await _check_scenarios_exist(client, target.scenarios)
+        existing = tuple(s for s in target.scenarios if s != target.scenario_name)
+        if existing:
+            await _check_scenarios_exist(client, existing)
         missing = [s for s in wanted if not rule.has(s)]
         would = "would bind " + ", ".join(map(repr, missing)) if missing else "all already bound"
         notes.append(f"scenarios {list(wanted)}: {would}")

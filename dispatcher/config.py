@@ -471,7 +471,7 @@ def _check_scenario_file(target: TargetSettings, source: Path) -> None:
         raise ConfigError(
             f"{source}: target.scenario_file needs target.scenario_name, the name the scenario "
             "has in the account; the tool replaces the script of the scenario with that name, "
-            f'so choose one only this campaign uses, e.g. scenario_name = "{source.stem}"'
+            'so choose one only this campaign uses, e.g. scenario_name = "spring-reminders"'
         )
     if len(name) >= NAME_LIMIT:
         raise ConfigError(

@@ -132,6 +132,10 @@ async def dry_run_notes(client: VoximplantClient, target: TargetSettings) -> lis
     """What a run would do about scenarios and the rule, asking read-only questions only."""
     plan = await plan_scenario(client, target)
     notes = [] if plan is None else [plan.would(), _caller_id_note(target)]
+    if target.scenarios_to_bind and not target.bind_before_run:
+        notes.append(
+            "bind_before_run = false: a run uploads and binds nothing; `vox-dispatch bind` does"
+        )
     return notes + await preflight(client, target)
 
 

@@ -181,6 +181,19 @@ async def test_other_scenarios_listed_are_bound_too(tmp_path: Path, sandbox: San
     assert bound_names(sandbox) == {NAME, "followup"}
 
 
+async def test_the_uploaded_name_may_be_listed_in_scenarios_too(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Listing scenario_name in ``scenarios`` as well: bound once; a dry run before it exists
+    does not call it unknown."""
+    path = make_campaign(tmp_path, sandbox, scenarios=[NAME, "followup"])
+    assert load_campaign(path).target.scenarios_to_bind == (NAME, "followup")
+    out = await dry_run(path, capsys)
+    assert f"would bind '{NAME}', 'followup'" in out
+    assert await run(path) == ExitCode.OK
+    assert bound_names(sandbox) == {NAME, "followup"}
+
+
 # ---- plan (read-only) and the messages ----------------------------------------------------------
 
 
@@ -277,6 +290,17 @@ async def test_dry_run_after_a_run_says_update_or_nothing(
     assert "all already bound" in out
     assert all(sandbox.stats.requests[cmd] == before.get(cmd, 0) for cmd in CHANGES)
     assert installed(sandbox).script == scenario_text()
+
+
+async def test_dry_run_says_when_runs_leave_the_account_alone(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bind_before_run = false: the dry run says a run uploads nothing and points at bind."""
+    path = make_campaign(tmp_path, sandbox, bind_before_run=False)
+    out = await dry_run(path, capsys)
+    assert "would be created" in out
+    assert "bind_before_run = false: a run uploads and binds nothing" in out
+    assert all(sandbox.stats.requests[cmd] == 0 for cmd in CHANGES)
 
 
 # ---- the campaign file --------------------------------------------------------------------------
