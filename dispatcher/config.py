@@ -13,7 +13,8 @@ Layout (every section optional except what the run needs)::
     [api]      base_url, credentials, ca_bundle, connect_timeout_s, request_timeout_s,
                token_lifetime_s
     [target]   application_id|application_name, rule_id|rule_name, user_id|user_name,
-               reference_ip, server_location, scenarios, bind_before_run
+               reference_ip, server_location, scenarios, bind_before_run,
+               scenario_file, scenario_name, caller_id
     [columns]  encoding, delimiter, phone_column, default_region, custom_data_columns,
                custom_data_max_bytes, key_columns, dedupe, rule_column, reference_ip_column,
                server_location_column, suppression_file, suppression_column,
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import ConfigError
+from dispatcher.scenario_script import NAME_LIMIT, read_scenario_script
 from dispatcher.schedule import (
     FrequencySettings,
     ScheduleSettings,
@@ -230,6 +232,19 @@ class TargetSettings:
     server_location: str | None = _setting(None, _opt_str)
     scenarios: tuple[str | int, ...] = _setting((), _scenarios)
     bind_before_run: bool = _setting(True, _bool)
+    scenario_file: Path | None = _setting(None, _opt_path)
+    """A VoxEngine scenario the tool uploads as ``scenario_name`` (created, or updated when its
+    content changed) and binds to the rule, before each run and with ``bind``."""
+    scenario_name: str | None = _setting(None, _opt_str)
+    caller_id: str | None = _setting(None, _opt_str)
+    """Written into ``scenario_file``'s caller-id marker line at upload."""
+
+    @property
+    def scenarios_to_bind(self) -> tuple[str | int, ...]:
+        """``scenarios`` plus the uploaded scenario's name: what BindScenario attaches."""
+        if self.scenario_name is None or self.scenario_name in self.scenarios:
+            return self.scenarios
+        return (*self.scenarios, self.scenario_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +465,38 @@ def _check_target(target: TargetSettings, source: Path) -> None:
             f"{source}: target.rule_name needs target.application_id or "
             "target.application_name: rule names are only unique within an application"
         )
+    _check_scenario_file(target, source)
+
+
+def _check_scenario_file(target: TargetSettings, source: Path) -> None:
+    """The uploaded scenario's settings go together, and its file must be uploadable as is."""
+    if target.scenario_file is None:
+        for key in ("scenario_name", "caller_id"):
+            if getattr(target, key) is not None:
+                raise ConfigError(
+                    f"{source}: target.{key} only applies to the scenario the tool uploads: set "
+                    "target.scenario_file too (to bind a scenario already in the account, list "
+                    "it in target.scenarios instead)"
+                )
+        return
+    name = target.scenario_name
+    if name is None:
+        raise ConfigError(
+            f"{source}: target.scenario_file needs target.scenario_name, the name the scenario "
+            "has in the account; the tool replaces the script of the scenario with that name, "
+            'so choose one only this campaign uses, e.g. scenario_name = "spring-reminders"'
+        )
+    if len(name) >= NAME_LIMIT:
+        raise ConfigError(
+            f"{source}: target.scenario_name = {name!r} is {len(name)} characters; Voximplant "
+            f"takes scenario names shorter than {NAME_LIMIT}: shorten it"
+        )
+    if any(isinstance(item, int) for item in target.scenarios):
+        raise ConfigError(
+            f"{source}: target.scenarios lists ids, but the uploaded scenario is bound by name "
+            "and BindScenario takes names or ids, not both: list the other scenarios by name"
+        )
+    read_scenario_script(target.scenario_file, target.caller_id)
 
 
 def _check_follow_up(sections: dict[str, Any], source: Path) -> None:

@@ -18,11 +18,12 @@ from dispatcher.errors import DispatcherError, ExitCode
 from ._inspect import report_command, status_command, validate_command
 from ._parser import build_parser
 from ._run import run_command
-from ._setup import bind_command, sandbox_command
+from ._setup import bind_command, init_command, sandbox_command
 
 log = logging.getLogger("dispatcher")
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "init": init_command,
     "run": lambda a: asyncio.run(run_command(a)),
     "collect": lambda a: asyncio.run(run_command(a)),
     "reconcile": lambda a: asyncio.run(run_command(a)),

@@ -11,7 +11,6 @@ import signal
 import sys
 
 from dispatcher import logs, state
-from dispatcher.binding import preflight
 from dispatcher.config import Campaign
 from dispatcher.errors import DispatcherError, ExitCode, LockHeld
 from dispatcher.lock import CampaignLock
@@ -19,6 +18,7 @@ from dispatcher.metrics import write_metrics
 from dispatcher.progress import Mode, Progress, choose_mode, count_rows
 from dispatcher.report import Summary
 from dispatcher.runner import CampaignRun, RunMode, RunOptions, execute, open_client
+from dispatcher.scenario_setup import dry_run_notes
 from dispatcher.validation import validate_async
 
 from ._campaign import campaign_for
@@ -147,7 +147,7 @@ async def _dry_run(campaign: Campaign) -> int:
     with CampaignLock(campaign.output_dir):
         pass  # a real run would stop here if another one held the campaign
     async with open_client(campaign) as client:
-        for note in await preflight(client, campaign.target):
+        for note in await dry_run_notes(client, campaign.target):
             print(note)
     if report.valid == 0:
         print("dry run: no valid row: a run would send nothing")

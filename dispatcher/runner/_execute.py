@@ -14,7 +14,6 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from dispatcher.auth import TokenSource, load_credentials
-from dispatcher.binding import bind_scenarios
 from dispatcher.campaign_input import open_targets
 from dispatcher.client import VoximplantClient, build_ssl_context
 from dispatcher.config import Campaign
@@ -22,6 +21,7 @@ from dispatcher.errors import FatalApiError
 from dispatcher.lock import CampaignLock
 from dispatcher.logs import event
 from dispatcher.report import Summary
+from dispatcher.scenario_setup import set_up_scenarios
 from dispatcher.source import TargetReader, file_signature
 from dispatcher.state import StateReader, open_store
 
@@ -36,13 +36,14 @@ OnStart = Callable[[CampaignRun], Awaitable[None] | None]
 
 
 async def _bind_first(run: CampaignRun, client: VoximplantClient) -> None:
-    """Bind the campaign's scenarios before any row is sent; a failure stops the run."""
+    """Upload the campaign's scenario file (only if it changed) and bind its scenarios before
+    any row is sent; a failure stops the run."""
     target = run.campaign.target
-    if not (target.scenarios and target.bind_before_run):
+    if not (target.scenarios_to_bind and target.bind_before_run):
         return
     try:
-        for message in await bind_scenarios(client, target):
-            event(log, logging.INFO, "scenarios_bound", message=message)
+        for message in await set_up_scenarios(client, target):
+            event(log, logging.INFO, "scenarios_set_up", message=message)
     except FatalApiError as error:
         run.request_stop(fatal=error)
 
