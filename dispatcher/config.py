@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import ConfigError
-from dispatcher.scenario_script import NAME_LIMIT, read_scenario_script
+from dispatcher.scenario_script import NAME_LIMIT
 from dispatcher.schedule import (
     FrequencySettings,
     ScheduleSettings,
@@ -496,7 +496,8 @@ def _check_scenario_file(target: TargetSettings, source: Path) -> None:
             f"{source}: target.scenarios lists ids, but the uploaded scenario is bound by name "
             "and BindScenario takes names or ids, not both: list the other scenarios by name"
         )
-    read_scenario_script(target.scenario_file, target.caller_id)
+    # The script itself is read by the commands that upload it (run, bind, a dry run), before
+    # anything is recorded: status, report and collect do not need the file.
 
 
 def _check_follow_up(sections: dict[str, Any], source: Path) -> None:

@@ -311,7 +311,7 @@ def test_a_script_over_the_limit_is_a_config_error_naming_the_file(tmp_path: Pat
     big = "// " + "x" * (SCRIPT_LIMIT_BYTES - 4) + "\n"
     path = make_campaign(tmp_path, None, big)
     with pytest.raises(ConfigError, match=r"scenario\.js: the scenario is 131072 bytes"):
-        load_campaign(path)
+        script_of(path)
 
 
 def test_the_cli_refuses_a_big_script_with_exit_2(
@@ -362,7 +362,7 @@ def test_setting_mistakes_are_config_errors(
 ) -> None:
     """Each mistake in the scenario settings is a ConfigError naming the key or the file."""
     with pytest.raises(ConfigError, match=message):
-        load_campaign(make_campaign(tmp_path, None, **extra))
+        script_of(make_campaign(tmp_path, None, **extra))
 
 
 @pytest.mark.parametrize(
@@ -378,7 +378,26 @@ def test_file_problems_name_the_file(tmp_path: Path, content: bytes, message: st
     path = make_campaign(tmp_path, None, caller_id="+12025550100")
     (tmp_path / "scenario.js").write_bytes(content)
     with pytest.raises(ConfigError, match=message):
-        load_campaign(path)
+        script_of(path)
+
+
+def script_of(path: Path) -> object:
+    """What a run, ``bind`` or a dry run does before anything: load, then read the script."""
+    target = load_campaign(path).target
+    assert target.scenario_file is not None
+    return read_scenario_script(target.scenario_file, target.caller_id)
+
+
+def test_status_does_not_need_the_scenario_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the commands that upload the script read it: status works without the file."""
+    path = make_campaign(tmp_path, None)
+    assert main(["run", str(path), "--sandbox", "--quiet"]) == ExitCode.OK
+    (tmp_path / "scenario.js").unlink()
+    capsys.readouterr()
+    assert main(["status", str(path)]) == ExitCode.OK
+    assert "dispatched" in capsys.readouterr().out
 
 
 def test_paths_resolve_against_the_campaign_file(

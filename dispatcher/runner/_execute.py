@@ -21,6 +21,7 @@ from dispatcher.errors import FatalApiError
 from dispatcher.lock import CampaignLock
 from dispatcher.logs import event
 from dispatcher.report import Summary
+from dispatcher.scenario_script import read_scenario_script
 from dispatcher.scenario_setup import set_up_scenarios
 from dispatcher.source import TargetReader, file_signature
 from dispatcher.state import StateReader, open_store
@@ -75,6 +76,7 @@ async def execute(
     options = options or RunOptions()
     if options.mode is RunMode.RUN:
         file_signature(campaign.csv)  # a missing CSV is the first thing to say
+        _check_scenario_script(campaign)
     credentials = load_credentials(campaign.credentials_path())
     tokens = TokenSource(credentials, campaign.api.token_lifetime_s, clock=options.clock)
     tokens.header()  # sign now: a bad key fails before the lock, with nothing sent
@@ -88,6 +90,13 @@ async def execute(
             campaign, options, plan=plan, reader=reader, client=client, on_start=on_start
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_scenario_script(campaign: Campaign) -> None:
+    """A scenario file the run will upload must be readable and valid before anything."""
+    target = campaign.target
+    if target.scenario_file is not None and target.bind_before_run:
+        read_scenario_script(target.scenario_file, target.caller_id)
 
 
 def _open_input(
