@@ -24,6 +24,7 @@ from dispatcher.state import Registrar, StateReader, Status, Store
 from ._control import CampaignRun, RunMode
 from ._feed import ALL_LINES, feed_due, feed_file
 from ._follow import Following, final_passes, follow_while, start_following
+from ._hours import CallingHours
 from ._reading import ReadingPlan
 from ._sender import RowSender
 
@@ -68,6 +69,7 @@ class Rounds:
         self.run_id = run_id
         self.plan = plan
         self.facts: dict[str, object] = {}
+        self.hours = CallingHours(run.campaign.schedule, run.options.clock)
 
     def __repr__(self) -> str:
         return f"<Rounds run={self.run_id} gen={self.plan.gen}>"
@@ -98,6 +100,7 @@ class Rounds:
             self.run_id,
             live=following.live,
             tracked=following.tracked,
+            hours=self.hours,
         )
 
     async def _round(
@@ -140,6 +143,10 @@ class Rounds:
             run.options.clock(),
             redial_uncertain=run.options.redial_uncertain,
             dedupe_phone=run.campaign.columns.dedupe == "phone",
+            # Its own cache: the registrar runs on the state's writer thread.
+            due_at=CallingHours(run.campaign.schedule, run.options.clock).first_due
+            if self.hours.active
+            else None,
         )
 
     async def _until_done(self, following: Following, sender: RowSender) -> None:

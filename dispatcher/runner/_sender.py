@@ -26,6 +26,9 @@ from dispatcher.state import AttemptState, Store
 from dispatcher.tracking import LiveSessions
 
 from ._control import CampaignRun
+from ._hours import NEVER, CallingHours
+
+OUTSIDE_HOURS = "not sent: outside the calling window"
 
 log = logging.getLogger("dispatcher.runner")
 
@@ -108,6 +111,7 @@ class RowSender:
         *,
         live: LiveSessions,
         tracked: bool,
+        hours: CallingHours,
     ) -> None:
         self.run = run
         self.store = store
@@ -115,6 +119,7 @@ class RowSender:
         self.run_id = run_id
         self.live = live
         self.tracked = tracked
+        self.hours = hours
         reconcile = run.campaign.reconcile
         self.token_key = reconcile.token_key if reconcile.token else None
 
@@ -123,7 +128,7 @@ class RowSender:
 
     async def send(self, target: Target) -> None:
         """Wait for room under the live-call cap, then claim, send and record."""
-        if self.run.stop.requested:
+        if self.run.stop.requested or self._outside_hours(target):
             return
         await self.live.acquire()
         started = False
@@ -137,7 +142,7 @@ class RowSender:
         """Claim, send, record; True when a session may exist (its live slot stays taken).
         A stop at any point leaves the row as it should be."""
         run = self.run
-        if run.stop.requested:
+        if run.stop.requested or self._outside_hours(target):
             return False
         token = new_token() if self.token_key is not None else None
         custom_data = target.custom_data
@@ -150,6 +155,7 @@ class RowSender:
                 token=token,
                 custom_data=custom_data,
                 now=run.options.clock(),
+                local_hour=self.hours.local_hour(target),
                 redial_uncertain=run.options.redial_uncertain,
             )
         )
@@ -173,6 +179,9 @@ class RowSender:
                 # Stopping while this row waits to retry: nothing was started, so it stays
                 # pending for the next run instead of holding the stop up for its backoff.
                 return Retry("not sent: the run is stopping")
+            if self.hours.closed(target) is not None:
+                # The window closed while this row waited in a backoff: not now.
+                return Retry(OUTSIDE_HOURS)
             return await run.throttle.run(lambda: self._timed(request), _is_throttled)
 
         outcome, requests = await send_with_retry(
@@ -182,6 +191,8 @@ class RowSender:
         self.store.record_answer(
             target.key, number, answer, tracked=self.tracked, now=run.options.clock()
         )
+        if isinstance(outcome, Retry) and outcome.reason == OUTSIDE_HOURS:
+            self._outside_hours(target)
         status = _ROW_STATUS[answer.state]
         if status is state.Status.DISPATCHED and self.tracked:
             status = state.Status.LIVE
@@ -204,6 +215,20 @@ class RowSender:
             now=self.run.options.clock(),
         )
         return outcome
+
+    def _outside_hours(self, target: Target) -> bool:
+        """Defer (or expire) a row outside its calling window; True if it was."""
+        closed = self.hours.closed(target)
+        if closed is None:
+            return False
+        self.run.stats.deferred += 1
+        if closed.until == NEVER:
+            self.store.expire(
+                target.key, "no calling window left: past the campaign's end or the row's not_after"
+            )
+        else:
+            self.store.defer(target.key, closed.until, "window")
+        return True
 
     def _on_retry(self, outcome: Retry, wait_s: float) -> None:
         stats = self.run.stats

@@ -299,6 +299,17 @@ def defer(key: str, until: float, reason: str) -> Statements:
     return Statements(key, (_DEFER,), ((until, reason, key),))
 
 
+_EXPIRE = (
+    "UPDATE rows SET status = 'expired', error = ? "
+    "WHERE key = ? AND status IN ('pending', 'waiting')"
+)
+
+
+def expire(key: str, why: str) -> Statements:
+    """The row can never be called again (no calling window left for it)."""
+    return Statements(key, (_EXPIRE,), ((why, key),))
+
+
 _FOUND_ATTEMPT = (
     "UPDATE attempts SET state = 'started', session_id = ?, resolved_by = 'reconcile' "
     "WHERE key = ? AND number = ? AND state = 'uncertain'"

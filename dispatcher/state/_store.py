@@ -82,6 +82,9 @@ class Store:
     def defer(self, key: str, until: float, reason: str) -> None:
         self._writer.submit(_attempts.defer(key, until, reason))
 
+    def expire(self, key: str, why: str) -> None:
+        self._writer.submit(_attempts.expire(key, why))
+
     def record_found(self, key: str, number: int, session_id: int, *, tracked: bool) -> None:
         self._writer.submit(_attempts.found_in_history(key, number, session_id, tracked=tracked))
 
