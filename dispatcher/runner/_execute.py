@@ -28,6 +28,7 @@ from dispatcher.state import StateReader, open_store
 
 from ._control import CampaignRun, RunMode, RunOptions
 from ._finish import finish, log_finished
+from ._frequency import contact_history
 from ._reading import ReadingPlan, plan_reading
 from ._rounds import Rounds
 
@@ -124,7 +125,7 @@ async def _locked_run(
     on_start: OnStart | None,
 ) -> Summary:
     run = CampaignRun(campaign, options)
-    async with open_store(campaign.state_path) as store:
+    async with open_store(campaign.state_path, contact_history(campaign)) as store:
         begun = await store.start_run(os.getpid(), options.clock())
         if plan is None:  # collect, reconcile: the rows of the latest reading
             plan = ReadingPlan(begun.last_gen, False, None, 0, "")

@@ -26,6 +26,7 @@ from dispatcher.state import AttemptState, Store
 from dispatcher.tracking import LiveSessions
 
 from ._control import CampaignRun
+from ._frequency import frequency_gate
 from ._hours import NEVER, CallingHours
 
 OUTSIDE_HOURS = "not sent: outside the calling window"
@@ -120,6 +121,7 @@ class RowSender:
         self.live = live
         self.tracked = tracked
         self.hours = hours
+        self.gate = frequency_gate(run.campaign)
         reconcile = run.campaign.reconcile
         self.token_key = reconcile.token_key if reconcile.token else None
 
@@ -157,11 +159,16 @@ class RowSender:
                 now=run.options.clock(),
                 local_hour=self.hours.local_hour(target),
                 redial_uncertain=run.options.redial_uncertain,
+                phone=target.phone,
+                gate=self.gate,
             )
         )
         if isinstance(claimed, state.Refused):
             if claimed.stopped:
                 run.request_stop(operator=claimed.reason)
+            elif claimed.until is not None:
+                run.stats.deferred += 1
+                self.store.defer(target.key, claimed.until, "frequency")
             return False
         if run.stop.requested:
             await self.store.release(

@@ -17,6 +17,7 @@ readers use ``StateReader``.
 """
 
 from ._attempts import Answer, Claim, Claimed, ClaimResult, Gate, Refused, SessionEnd
+from ._contacts import FrequencyGate
 from ._reads import (
     ACCESS_URL_COLUMN,
     ATTEMPT_COLUMNS,
@@ -31,6 +32,7 @@ from ._registrar import DueAt, Registrar
 from ._runs import Checkpoint, ControlMark, MinuteTotals, RunStart
 from ._schema import SENDABLE, AttemptState, Status
 from ._store import (
+    ContactHistory,
     ScratchRegistration,
     Store,
     abandon_in_flight_now,
@@ -50,8 +52,10 @@ __all__ = [
     "Claim",
     "ClaimResult",
     "Claimed",
+    "ContactHistory",
     "ControlMark",
     "DueAt",
+    "FrequencyGate",
     "Gate",
     "MinuteTotals",
     "OpenAttempt",
