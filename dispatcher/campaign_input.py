@@ -8,6 +8,8 @@ accept and reject exactly the same rows.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from dispatcher.attempt_token import token_bytes
 from dispatcher.config import Campaign
 from dispatcher.errors import ConfigError
@@ -24,12 +26,18 @@ def reserved_bytes(campaign: Campaign) -> int:
 ZONE_SEPARATOR = "|"
 
 
-def zone_resolver(schedule: ScheduleSettings) -> ZoneResolver:
+def zone_resolver(schedule: ScheduleSettings, counts: Counter[str] | None = None) -> ZoneResolver:
     """Each row's time zones, as the state stores them: the zone column, else the phone's
-    zones (several: all of them, the most restrictive windows apply), else the default."""
+    zones (several: all of them, the most restrictive windows apply), else the default.
+    ``counts`` tallies where zones came from (``column``, ``phone``, ``default``) and how many
+    rows have several (``several``)."""
 
     def resolve(value: str | None, phone: str | None) -> str:
-        return ZONE_SEPARATOR.join(zones_for_row(value, phone, schedule).zones)
+        found = zones_for_row(value, phone, schedule)
+        if counts is not None:
+            counts[found.source] += 1
+            counts["several"] += found.multi
+        return ZONE_SEPARATOR.join(found.zones)
 
     return resolve
 
@@ -39,7 +47,12 @@ def row_zones(stored: str | None) -> tuple[str, ...]:
     return tuple(stored.split(ZONE_SEPARATOR)) if stored else ()
 
 
-def open_targets(campaign: Campaign, resume: ReadPosition | None = None) -> TargetReader:
+def open_targets(
+    campaign: Campaign,
+    resume: ReadPosition | None = None,
+    *,
+    zone_counts: Counter[str] | None = None,
+) -> TargetReader:
     """The campaign's CSV as a ``TargetReader``; raises ``ConfigError`` before any row."""
     schedule = campaign.schedule
     reader = TargetReader(
@@ -47,7 +60,7 @@ def open_targets(campaign: Campaign, resume: ReadPosition | None = None) -> Targ
         campaign.columns,
         resume=resume,
         reserve_bytes=reserved_bytes(campaign),
-        zones=zone_resolver(schedule) if schedule is not None else None,
+        zones=zone_resolver(schedule, zone_counts) if schedule is not None else None,
     )
     key = campaign.reconcile.token_key
     sent = campaign.columns.custom_data_columns or reader.header

@@ -209,3 +209,32 @@ async def test_an_unknown_zone_rejects_the_row_with_the_reason(
     assert summary.totals["rejected"] == 1
     assert "tz" in results["a"]["error"]
     assert results["b"]["status"] == "dispatched"
+
+
+def test_validate_counts_windows_caps_and_guessed_zones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """validate says how many rows are sendable now, waiting for a window, and whose zone was
+    guessed from the number (several zones for +1 605)."""
+    from dispatcher.cli import main  # noqa: PLC0415
+
+    rows = [
+        {"id": "ny", "phone": "+12125550100"},  # New York
+        {"id": "sd", "phone": "+16055550100"},  # South Dakota: two zones
+        {"id": "paris", "phone": "+33142685300", "tz": "Europe/Paris"},
+    ]
+    for row in rows:
+        row.setdefault("tz", "")
+    path = write_campaign(
+        tmp_path,
+        None,
+        rows,
+        sections={
+            "columns": {"phone_column": "phone", "timezone_column": "tz"},
+            "schedule": {"windows": ["daily 00:00-24:00"], "end": "2099-01-01T00:00Z"},
+        },
+    )
+    assert main(["validate", str(path)]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "now: 3 sendable, 0 waiting for a calling window" in out
+    assert "1 from the column, 2 guessed from the phone number (1 with several zones" in out

@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from dispatcher.auth import TokenSource, load_credentials
+from dispatcher.calling_hours import contact_history
 from dispatcher.campaign_input import open_targets
 from dispatcher.client import VoximplantClient, build_ssl_context
 from dispatcher.config import Campaign
@@ -28,7 +29,6 @@ from dispatcher.state import StateReader, open_store
 
 from ._control import CampaignRun, RunMode, RunOptions
 from ._finish import finish, log_finished
-from ._frequency import contact_history
 from ._reading import ReadingPlan, plan_reading
 from ._rounds import Rounds
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from dispatcher.calling_hours import CallingHours
 from dispatcher.client import VoximplantClient
 from dispatcher.logs import event
 from dispatcher.pool import WorkerPool
@@ -24,7 +25,6 @@ from dispatcher.state import Registrar, StateReader, Status, Store
 from ._control import CampaignRun, RunMode
 from ._feed import ALL_LINES, feed_due, feed_file
 from ._follow import Following, final_passes, follow_while, start_following
-from ._hours import CallingHours
 from ._reading import ReadingPlan
 from ._sender import RowSender
 

@@ -8,6 +8,7 @@ import time
 
 from dispatcher import state
 from dispatcher.attempt_token import new_token, with_token
+from dispatcher.calling_hours import NEVER, CallingHours, frequency_gate
 from dispatcher.client import (
     Failed,
     Fatal,
@@ -26,8 +27,6 @@ from dispatcher.state import AttemptState, Store
 from dispatcher.tracking import LiveSessions
 
 from ._control import CampaignRun
-from ._frequency import frequency_gate
-from ._hours import NEVER, CallingHours
 
 OUTSIDE_HOURS = "not sent: outside the calling window"
 

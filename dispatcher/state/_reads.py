@@ -419,3 +419,34 @@ def _target(row: Sequence[Any]) -> Target:
         not_before=not_before,
         not_after=not_after,
     )
+
+
+Call = tuple[float, str | None]
+
+
+class ContactsReader:
+    """A read-only view of a shared contact history (for ``validate`` and dry runs)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect(path, read_only=True)
+
+    def __enter__(self) -> ContactsReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._conn.close()
+
+    def calls(
+        self, phones: Sequence[str], since: float
+    ) -> dict[str, list[tuple[float, str | None]]]:
+        """Each phone's calls since ``since``: (time, outcome)."""
+        found: dict[str, list[tuple[float, str | None]]] = {}
+        for start in range(0, len(phones), 500):
+            part = phones[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for phone, at, outcome in self._conn.execute(
+                f"SELECT phone, at, outcome FROM calls WHERE phone IN ({marks}) AND at > ?",  # noqa: S608 - only ? marks
+                (*part, since),
+            ):
+                found.setdefault(phone, []).append((at, outcome))
+        return found

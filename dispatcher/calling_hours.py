@@ -1,9 +1,11 @@
-"""Calling hours at the moment of the claim: may this row be called now, and if not, when.
+"""A campaign's calling hours and frequency cap, as checked at the moment of the claim.
 
-Checked when a row is registered (so a row outside its window waits without being claimed),
-again just before it is claimed, and again before every request of the attempt (a window may
-close while the row waits in a 429 backoff). The row's zones are those ``campaign_input``
-stored; the local hour of the call is kept for the report.
+``CallingHours`` says whether a row may be called now and, if not, when: checked when a row is
+registered (so a row outside its window waits without being claimed), again just before it is
+claimed, and again before every request of the attempt (a window may close while the row waits
+in a 429 backoff). The row's zones are those ``campaign_input`` stored; the local hour of the
+call is kept for the report. ``contact_history`` and ``frequency_gate`` are the frequency cap's
+side: which shared history a campaign counts in, and the check run inside each claim.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher.campaign_input import row_zones
+from dispatcher.config import Campaign
 from dispatcher.schedule import Calendar, Opening, ScheduleSettings, WindowCache, phone_zones
 from dispatcher.source import Target
+from dispatcher.state import ContactHistory, FrequencyGate
 
 NEVER = float("inf")
 
@@ -75,3 +79,25 @@ class CallingHours:
                 return None
             self._zone_objects[zones[0]] = zone
         return dt.datetime.fromtimestamp(self.clock(), zone).hour
+
+
+DAY_S = 86_400.0
+CONTACTS_FILE = "contacts.sqlite3"
+
+
+def contact_history(campaign: Campaign) -> ContactHistory | None:
+    """The shared history file (the campaign's own by default) and this campaign's name in it."""
+    frequency = campaign.frequency
+    if frequency is None:
+        return None
+    path = frequency.contact_history or campaign.output_dir / CONTACTS_FILE
+    # The state's path tells campaigns sharing a history apart, even with equal names.
+    return ContactHistory(path, f"{campaign.name}@{campaign.state_path}")
+
+
+def frequency_gate(campaign: Campaign) -> FrequencyGate | None:
+    frequency, history = campaign.frequency, contact_history(campaign)
+    if frequency is None or history is None:
+        return None
+    days = [frequency.per_days or 0.0, *(days for _, days in frequency.after_outcome)]
+    return FrequencyGate(history.campaign, frequency.policy().next_allowed, max(days) * DAY_S)
