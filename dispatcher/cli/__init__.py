@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dispatcher import logs
 from dispatcher.errors import DispatcherError, ExitCode
 
+from ._brakes import brake_command
 from ._inspect import report_command, status_command, validate_command
 from ._parser import build_parser
 from ._run import run_command
@@ -30,6 +31,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": validate_command,
     "bind": lambda a: asyncio.run(bind_command(a)),
     "status": status_command,
+    "stop": brake_command,
+    "pause": brake_command,
+    "resume": brake_command,
     "report": report_command,
     "sandbox": sandbox_command,
 }

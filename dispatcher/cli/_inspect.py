@@ -58,6 +58,9 @@ def _status_lines(name: str, status: dict[str, Any]) -> list[str]:
             f"campaign {mark['mode']} by {mark['by']} at {mark['since']}: "
             f"{mark['reason'] or 'no reason given'} (`vox-dispatch resume` to go on)"
         )
+    if status.get("hangups"):
+        listed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in status["hangups"].items())
+        lines.append(f"hang-ups requested by stop --hangup: {listed}")
     if status["uncertain"]:
         lines.append("uncertain rows (the call may have started; not re-sent automatically):")
         lines += [

@@ -215,6 +215,28 @@ def _add_follow_up(commands: Any, common: argparse.ArgumentParser) -> None:
     reconcile.add_argument("--metrics-file", type=Path, help="as for run")
 
 
+def _add_brakes(commands: Any, common: argparse.ArgumentParser) -> None:
+    helps = {
+        "stop": "stop the campaign now: the running run stops taking rows and drains, and no "
+        "later run sends anything until `resume`; --hangup also ends the calls still live",
+        "pause": "pause the campaign: like stop, without hanging up calls",
+        "resume": "lift a stop or pause: the next run sends again",
+    }
+    for name, text in helps.items():
+        brake = commands.add_parser(name, parents=[common], help=text, description=text)
+        _add(brake, "output_dir")
+        brake.add_argument(
+            "--reason", default="", help="why (recorded with the time and who, shown by status)"
+        )
+        if name == "stop":
+            brake.add_argument(
+                "--hangup",
+                action="store_true",
+                help="request the access URL of every live session (the campaign scenario must "
+                "terminate on AppEvents.HttpRequest, as the reference scenario does)",
+            )
+
+
 def _add_setup(commands: Any, common: argparse.ArgumentParser) -> None:
     init = commands.add_parser(
         "init",
@@ -264,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vox-dispatch {_package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for adder in (_add_run, _add_follow_up, _add_inspection, _add_setup):
+    for adder in (_add_run, _add_follow_up, _add_brakes, _add_inspection, _add_setup):
         adder(commands, common)
     return parser
 

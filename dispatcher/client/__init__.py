@@ -6,7 +6,7 @@ call; every answer becomes a typed value at the edge: ``Outcome`` for StartScena
 """
 
 from ._account import ApplicationInfo, RuleInfo, ScenarioInfo
-from ._client import MediaAnswer, VoximplantClient
+from ._client import VoximplantClient
 from ._history import (
     MAX_COUNT,
     MAX_IDS,
@@ -19,6 +19,7 @@ from ._history import (
     ReadFailure,
     end_reason,
 )
+from ._media import MediaAnswer, MediaSessions
 from ._outcomes import (
     FATAL_HINTS,
     Failed,
@@ -47,6 +48,7 @@ __all__ = [
     "HistoryPage",
     "HistoryQuery",
     "MediaAnswer",
+    "MediaSessions",
     "Outcome",
     "ReadFailure",
     "Retry",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,14 +50,6 @@ _HISTORY_ROLE_HINT = (
     "GetCallHistory needs a key whose role is Owner, Admin, Developer, Supervisor or Support "
     "(CallsSMS may start scenarios but not read history)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class MediaAnswer:
-    """What a request to a session's access URL got: an HTTP status, or no connection."""
-
-    status: int | None
-    error: str | None = None
 
 
 class VoximplantClient:
@@ -269,19 +260,6 @@ class VoximplantClient:
     async def set_scenario_script(self, scenario_id: int, script: str) -> None:
         """SetScenarioInfo: replace a scenario's script."""
         await self._call("SetScenarioInfo", {"scenario_id": scenario_id, "scenario_script": script})
-
-    # ---- a session's access URL (the hang-up) ----
-
-    async def request_media(self, url: str) -> MediaAnswer:
-        """One request to a session's access URL; its status, or why there was none."""
-        assert self._session is not None, "use the client as an async context manager"
-        check_url(url, "media_session_access_secure_url")
-        try:
-            async with self._session.post(url, data=b'{"vox_dispatch":"stop"}') as response:
-                await response.read()
-                return MediaAnswer(response.status)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return MediaAnswer(None, exc.__class__.__name__)
 
 
 def _decode_read(

@@ -28,5 +28,6 @@ def campaign_status(reader: StateReader) -> dict[str, Any] | None:
         "control": None
         if mark is None
         else {"mode": mark.mode, "since": iso(mark.since), "by": mark.by, "reason": mark.reason},
+        "hangups": reader.hangups(),
         "uncertain": [{"line": r.line, "key": r.key, "error": r.error} for r in uncertain],
     }

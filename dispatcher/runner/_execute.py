@@ -18,6 +18,7 @@ from dispatcher.calling_hours import contact_history
 from dispatcher.campaign_input import open_targets
 from dispatcher.client import VoximplantClient, build_ssl_context
 from dispatcher.config import Campaign
+from dispatcher.control import describe_mark
 from dispatcher.errors import FatalApiError
 from dispatcher.lock import CampaignLock
 from dispatcher.logs import event
@@ -132,10 +133,7 @@ async def _locked_run(
         await store.use_generation(begun.run, plan.gen)
         event(log, logging.INFO, "run_started", campaign=campaign.name, run=begun.run)
         if begun.control is not None and options.mode is RunMode.RUN:
-            mark = begun.control
-            run.request_stop(
-                operator=f"campaign {mark.mode} by {mark.by}: {mark.reason or 'no reason given'}"
-            )
+            run.request_stop(operator=describe_mark(begun.control))
         facts: dict[str, object] = {}
         try:
             async with client:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from dispatcher.calling_hours import CallingHours
 from dispatcher.client import VoximplantClient
+from dispatcher.control import WATCH_S, describe_mark
 from dispatcher.logs import event
 from dispatcher.pool import WorkerPool
 from dispatcher.reconcile import Reconciler
@@ -85,12 +86,28 @@ class Rounds:
         if following.history is not None and _reconciles(run):
             self.facts["reconcile"] = (await self._reconciler(following).run()).as_dict()
         if not run.stop.requested and reader is not None:
-            await bind(run, self.client)
-            sender = self._sender(following)
-            await self._round(following, sender, reader, self.plan.known_lines)
-            await self._until_done(following, sender)
+            watcher = asyncio.create_task(self._watch_for_operator())
+            try:
+                await bind(run, self.client)
+                sender = self._sender(following)
+                await self._round(following, sender, reader, self.plan.known_lines)
+                await self._until_done(following, sender)
+            finally:
+                watcher.cancel()
         await final_passes(following, run)
         return {**self.facts, **_following_facts(following)}
+
+    async def _watch_for_operator(self) -> None:
+        """An operator's stop or pause from any process: noticed within ``WATCH_S`` (claims
+        are refused at once by the state itself)."""
+        run = self.run
+        while not run.stop.requested:
+            with StateReader(run.campaign.state_path) as reader:
+                mark = reader.control()
+            if mark is not None:
+                run.request_stop(operator=describe_mark(mark))
+                return
+            await asyncio.sleep(WATCH_S)  # the wall clock: another process writes the mark
 
     def _sender(self, following: Following) -> RowSender:
         return RowSender(

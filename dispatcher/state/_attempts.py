@@ -11,6 +11,7 @@ from its claim until it is proven to have placed no call (refused, never sent, p
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -136,7 +137,8 @@ def _stop_mark(conn: sqlite3.Connection) -> str | None:
     if row is None or row[0] == "running":
         return None
     mode, by, since, reason = row
-    return f"campaign {mode} by {by} at {since:.0f}" + (f": {reason}" if reason else "")
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
+    return f"campaign {mode} by {by} at {when}: {reason or 'no reason given'}"
 
 
 def _claim_sql(claim: Claim) -> str:

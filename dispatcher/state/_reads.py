@@ -371,6 +371,14 @@ class StateReader:
             )
         ]
 
+    def hangups(self) -> dict[str, int]:
+        """Hang-up requests made by ``stop --hangup``, by result."""
+        return dict(
+            self._conn.execute(
+                "SELECT hangup, count(*) FROM attempts WHERE hangup IS NOT NULL GROUP BY hangup"
+            ).fetchall()
+        )
+
     def send_span(self) -> tuple[float | None, float | None]:
         """When the first attempt was claimed and the last one answered (epoch seconds)."""
         first, last = self._conn.execute(
