@@ -360,6 +360,35 @@ class AttemptSettings:
         return dict(self.wait_s).get(outcome, self.default_wait_s)
 
 
+def _weights(value: Any, where: str, base: Path) -> tuple[tuple[str, float], ...]:
+    if not isinstance(value, dict) or not value:
+        raise _type_error(where, "a table of outcome = weight, e.g. { answered = 0.6 }", value)
+    return tuple(
+        (name, _non_negative(weight, f"{where}.{name}", base)) for name, weight in value.items()
+    )
+
+
+def _span(value: Any, where: str, base: Path) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise _type_error(where, "[min, max] seconds", value)
+    low, high = (_non_negative(item, f"{where}[{i}]", base) for i, item in enumerate(value))
+    if high < low:
+        raise ConfigError(f"{where} = {value}: the maximum is below the minimum")
+    return low, high
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """What the simulated calls do when the campaign is rehearsed with ``--sandbox``."""
+
+    outcomes: tuple[tuple[str, float], ...] = _setting((("answered", 1.0),), _weights)
+    ring_s: tuple[float, float] = _setting((0.0, 0.0), _span)
+    talk_s: tuple[float, float] = _setting((0.0, 0.0), _span)
+    history_delay_s: float = _setting(0.0, _non_negative)
+    latency_s: float = _setting(0.0, _non_negative)
+    seed: int = _setting(0, _int)
+
+
 @dataclass(frozen=True, slots=True)
 class ReconcileSettings:
     """Resolving uncertain attempts through call history."""
@@ -385,6 +414,7 @@ class Campaign:
     tracking: TrackingSettings = TrackingSettings()
     attempts: AttemptSettings = AttemptSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    sandbox: SandboxSettings = SandboxSettings()
     schedule: ScheduleSettings | None = None
     """Calling windows in each person's time zone; None: any time."""
     frequency: FrequencySettings | None = None
@@ -416,6 +446,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "tracking": TrackingSettings,
     "attempts": AttemptSettings,
     "reconcile": ReconcileSettings,
+    "sandbox": SandboxSettings,
 }
 _CALLING_HOURS = ("schedule", "frequency")
 """Sections parsed by ``dispatcher.schedule`` (their own layout and messages)."""
@@ -581,6 +612,7 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
         tracking=sections["tracking"],
         attempts=sections["attempts"],
         reconcile=sections["reconcile"],
+        sandbox=sections["sandbox"],
         schedule=schedule,
         frequency=frequency,
     )

@@ -23,6 +23,7 @@ from dispatcher.progress import Mode, Progress, choose_mode, count_rows
 from dispatcher.report import RunStats
 from dispatcher.runner import CampaignRun, RunOptions, execute
 from dispatcher.sandbox import Fault, Sandbox
+from tests.test_cli import instant_demo
 from tests.conftest import NoWait, campaign_at, write_campaign
 
 
@@ -450,8 +451,8 @@ def _demo_copy(tmp_path: Path) -> Path:
     directory = tmp_path / "campaigns"
     directory.mkdir(exist_ok=True)
     source = Path(__file__).resolve().parent.parent / "campaigns"
-    for name in ("demo.toml", "demo.csv"):
-        (directory / name).write_bytes((source / name).read_bytes())
+    (directory / "demo.csv").write_bytes((source / "demo.csv").read_bytes())
+    (directory / "demo.toml").write_text(instant_demo(source / "demo.toml"), encoding="utf-8")
     return directory
 
 

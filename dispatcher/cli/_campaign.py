@@ -8,11 +8,16 @@ import logging
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dispatcher import logs
 from dispatcher.config import Campaign, load_campaign
+from dispatcher.errors import ConfigError
 
 from ._parser import overrides
+
+if TYPE_CHECKING:
+    from dispatcher.sandbox import CallModel
 
 log = logging.getLogger("dispatcher")
 
@@ -31,7 +36,9 @@ async def campaign_for(args: argparse.Namespace) -> AsyncIterator[Campaign]:
     from dispatcher.sandbox import start_sandbox  # noqa: PLC0415 - only for --sandbox
 
     with tempfile.TemporaryDirectory(prefix="vox-sandbox-") as workdir:
-        async with start_sandbox(Path(workdir)) as sandbox:
+        async with start_sandbox(
+            Path(workdir), latency_s=campaign.sandbox.latency_s, call_model=_call_model(campaign)
+        ) as sandbox:
             target = campaign.target
             # The uploaded scenario (scenario_file) is the run's own to create: not made here.
             sandbox.account.ensure(
@@ -43,3 +50,20 @@ async def campaign_for(args: argparse.Namespace) -> AsyncIterator[Campaign]:
             logs.event(log, logging.INFO, "sandbox_started", url=sandbox.url)
             local = {"api.base_url": sandbox.url, "api.credentials": str(sandbox.credentials_path)}
             yield load_campaign(args.campaign, {**overrides(args), **local})
+
+
+def _call_model(campaign: Campaign) -> CallModel:
+    """The campaign's ``[sandbox]`` section as the simulator's call model."""
+    from dispatcher.sandbox import CallModel  # noqa: PLC0415 - only for --sandbox
+
+    settings = campaign.sandbox
+    try:
+        return CallModel(
+            outcomes=dict(settings.outcomes),
+            ring_s=settings.ring_s,
+            talk_s=settings.talk_s,
+            history_delay_s=settings.history_delay_s,
+            seed=settings.seed,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{campaign.file}: [sandbox]: {exc}") from None
