@@ -45,6 +45,8 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"(?i)\bbearer\s+[^\s\",}]+"), "Bearer [redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,2}"), "[redacted jwt]"),
+    # A media session's access URL controls a live call: its path is the capability.
+    (re.compile(r"(https?://[^\s/\"']+)/(?:request|media)/[^\s\"',}]+"), r"\1/[redacted]"),
 )
 
 # A '+' and 7-15 digits with separators, or a national run of 7-15 digits. An ISO date

@@ -132,3 +132,19 @@ async def test_a_pause_recorded_mid_run_refuses_every_later_claim(
     resumed = await execute(campaign, RunOptions(sleep=NoWait()))
     assert resumed.exit_code == ExitCode.OK
     assert resumed.totals["dispatched"] == 400
+
+
+def test_access_urls_never_reach_a_log_line() -> None:
+    """A media session's access URL is a capability: scrubbed from every log line, both the
+    real shape (/request/<id>/<token>) and the sandbox's (/media/<token>)."""
+    from dispatcher.logs import Redaction  # noqa: PLC0415
+
+    text = (
+        "hang-up of https://10.1.2.3:12092/request/1b2c3d/9f8e7d6c5b4a failed; "
+        '{"media_session_access_secure_url": "http://127.0.0.1:8080/media/0a1b2c3d4e5f"}'
+    )
+    for redaction in (Redaction(), Redaction(unmask_phones=True, custom_data=True)):
+        scrubbed = redaction.text(text)
+        assert "9f8e7d6c5b4a" not in scrubbed
+        assert "0a1b2c3d4e5f" not in scrubbed
+        assert "/[redacted]" in scrubbed

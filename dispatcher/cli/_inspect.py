@@ -50,8 +50,20 @@ def _status_lines(name: str, status: dict[str, Any]) -> list[str]:
     if status.get("outcomes"):
         listed = ", ".join(f"{k} {v}" for k, v in status["outcomes"].items())
         lines.append(f"outcomes: {listed}")
+    if status.get("attempts_funnel"):
+        steps = ", ".join(
+            f"#{step['attempt']} {step['rows']} rows ({step['answered']} answered)"
+            for step in status["attempts_funnel"]
+        )
+        lines.append(f"attempts: {steps}")
     if status.get("next_due_at"):
         lines.append(f"next attempt due at {status['next_due_at']}")
+    if status.get("reconciliation"):
+        done = status["reconciliation"]
+        lines.append(
+            f"uncertain attempts: {done['found']} found in history, {done['released']} proven "
+            f"absent, {done['still_uncertain']} still uncertain"
+        )
     mark = status.get("control")
     if mark:
         lines.append(

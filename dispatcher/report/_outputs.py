@@ -72,4 +72,16 @@ def campaign_facts(reader: StateReader, gen: int) -> dict[str, Any]:
     if totals.get(Status.WAITING.value):
         due, reasons = reader.next_due(gen)
         facts.update(next_due_at=iso(due), waiting_by_reason=reasons)
+    funnel = reader.attempt_funnel(gen)
+    if len(funnel) > 1:
+        facts["attempts_funnel"] = [
+            {"attempt": number, "rows": rows, "answered": answered}
+            for number, rows, answered in funnel
+        ]
+    reconciliation = reader.reconciliation(gen)
+    if any(reconciliation.values()):
+        facts["reconciliation"] = reconciliation
+    hangups = reader.hangups()
+    if hangups:
+        facts["hangups"] = hangups
     return facts

@@ -371,6 +371,16 @@ class StateReader:
             )
         ]
 
+    def reconciliation(self, gen: int) -> dict[str, int]:
+        """Uncertain attempts of the file's rows: found in history, proven absent, still open."""
+        found, absent, still = self._conn.execute(
+            "SELECT sum(a.resolved_by = 'reconcile' AND a.state IN ('started', 'ended')), "
+            "sum(a.state = 'absent'), sum(a.state = 'uncertain') FROM attempts a "
+            "JOIN rows r ON r.key = a.key WHERE r.gen = ?",
+            (gen,),
+        ).fetchone()
+        return {"found": found or 0, "released": absent or 0, "still_uncertain": still or 0}
+
     def hangups(self) -> dict[str, int]:
         """Hang-up requests made by ``stop --hangup``, by result."""
         return dict(
