@@ -21,11 +21,14 @@ from ._reads import (
     ACCESS_URL_COLUMN,
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
+    AttemptStep,
     OpenAttempt,
+    RejectGroup,
     RejectRow,
     RowBrief,
     RunInfo,
     StateReader,
+    reason_shape,
 )
 from ._registrar import DueAt, Registrar
 from ._runs import Checkpoint, ControlMark, MinuteTotals, RunStart
@@ -46,6 +49,7 @@ __all__ = [
     "SENDABLE",
     "Answer",
     "AttemptState",
+    "AttemptStep",
     "Checkpoint",
     "Claim",
     "ClaimResult",
@@ -57,6 +61,7 @@ __all__ = [
     "OpenAttempt",
     "Refused",
     "Registrar",
+    "RejectGroup",
     "RejectRow",
     "RowBrief",
     "RunInfo",
@@ -68,6 +73,7 @@ __all__ = [
     "Store",
     "abandon_in_flight_now",
     "open_store",
+    "reason_shape",
     "scratch_registration",
     "set_control",
 ]
