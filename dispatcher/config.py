@@ -20,6 +20,7 @@ Layout (every section optional except what the run needs)::
                timezone_column, not_before_column, not_after_column
     [dispatch] concurrency, rate_per_s, max_attempts, max_retry_wait_s, backoff_initial_s,
                backoff_max_s, grace_period_s, adaptive
+    [report]   html
 """
 
 from __future__ import annotations
@@ -349,6 +350,14 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """What a run leaves behind besides the CSV files and ``summary.json``."""
+
+    html: bool = _setting(True, _bool)
+    """Write ``report.html`` (needs the ``report`` extra; skipped with a note without it)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """One validated campaign: everything a run needs to know."""
 
@@ -363,6 +372,7 @@ class Campaign:
     tracking: TrackingSettings = TrackingSettings()
     attempts: AttemptSettings = AttemptSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    report: ReportSettings = ReportSettings()
 
     @property
     def state_path(self) -> Path:
@@ -390,6 +400,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "tracking": TrackingSettings,
     "attempts": AttemptSettings,
     "reconcile": ReconcileSettings,
+    "report": ReportSettings,
 }
 _TOP_LEVEL = {"name", "csv", "output_dir", *_SECTIONS}
 
@@ -519,4 +530,5 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
         tracking=sections["tracking"],
         attempts=sections["attempts"],
         reconcile=sections["reconcile"],
+        report=sections["report"],
     )
