@@ -21,6 +21,7 @@ Layout (every section optional except what the run needs)::
                timezone_column, not_before_column, not_after_column
     [dispatch] concurrency, rate_per_s, max_attempts, max_retry_wait_s, backoff_initial_s,
                backoff_max_s, grace_period_s, adaptive
+    [report]   html
 """
 
 from __future__ import annotations
@@ -400,6 +401,14 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """What a run leaves behind besides the CSV files and ``summary.json``."""
+
+    html: bool = _setting(True, _bool)
+    """Write ``report.html`` (needs the ``report`` extra; skipped with a note without it)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """One validated campaign: everything a run needs to know."""
 
@@ -419,6 +428,7 @@ class Campaign:
     """Calling windows in each person's time zone; None: any time."""
     frequency: FrequencySettings | None = None
     """How often one phone number may be called, across runs and campaigns."""
+    report: ReportSettings = ReportSettings()
 
     @property
     def state_path(self) -> Path:
@@ -447,6 +457,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "attempts": AttemptSettings,
     "reconcile": ReconcileSettings,
     "sandbox": SandboxSettings,
+    "report": ReportSettings,
 }
 _CALLING_HOURS = ("schedule", "frequency")
 """Sections parsed by ``dispatcher.schedule`` (their own layout and messages)."""
@@ -615,6 +626,7 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
         sandbox=sections["sandbox"],
         schedule=schedule,
         frequency=frequency,
+        report=sections["report"],
     )
 
 

@@ -23,8 +23,8 @@ from dispatcher.progress import Mode, Progress, choose_mode, count_rows
 from dispatcher.report import RunStats
 from dispatcher.runner import CampaignRun, RunOptions, execute
 from dispatcher.sandbox import Fault, Sandbox
-from tests.test_cli import instant_demo
 from tests.conftest import NoWait, campaign_at, write_campaign
+from tests.test_cli import instant_demo
 
 
 @pytest.fixture(autouse=True)

@@ -47,6 +47,8 @@ def _point_text(series: MinuteSeries) -> str:
 
 
 def _minutes(count: int) -> str:
+    if count == 1:
+        return "1 minute"
     if count % 1440 == 0:
         return f"{count // 1440} day" + ("s" if count > 1440 else "")
     if count % 60 == 0:

@@ -101,6 +101,23 @@ def _integer_y(axes: Axes) -> None:
     axes.set_ylim(bottom=0)
 
 
+def _show_lonely_points(axes: Axes, x: np.ndarray[Any, np.dtype[np.datetime64]]) -> None:
+    """A point with no neighbour on its line (a run that sent for one minute between idle
+    hours, or a one-minute campaign) draws nothing as a line: it gets a marker. A single
+    minute gets a few minutes of axis around it (matplotlib would widen one date to years)."""
+    for line in axes.get_lines():
+        finite = np.isfinite(np.asarray(line.get_ydata(), dtype=float))
+        before = np.concatenate(([False], finite[:-1]))
+        after = np.concatenate((finite[1:], [False]))
+        lonely = np.flatnonzero(finite & ~before & ~after)
+        if lonely.size:
+            line.set_marker("o")
+            line.set_markersize(4)
+            line.set_markevery(lonely.tolist())
+    if len(x) == 1:
+        axes.set_xlim(x[0] - np.timedelta64(5, "m"), x[0] + np.timedelta64(5, "m"))
+
+
 def starts_chart(series: MinuteSeries) -> str:
     """Calls started per minute; the busiest minute of each step, API requests, throttling."""
     x = _dates(series.times)
@@ -120,6 +137,7 @@ def starts_chart(series: MinuteSeries) -> str:
             axes.plot(x, series.throttled, color="#dc2626", lw=1.0, label="throttled")[0].set_gid(
                 "series-throttled"
             )
+        _show_lonely_points(axes, x)
         _time_axis(axes)
         axes.set_ylabel("per minute")
         axes.set_ylim(bottom=0)
@@ -137,6 +155,7 @@ def latency_chart(series: MinuteSeries) -> str:
         axes.plot(x, series.latency_mean_s, color="#7c3aed", lw=1.5, label="mean")[0].set_gid(
             "series-latency-mean"
         )
+        _show_lonely_points(axes, x)
         _time_axis(axes)
         axes.set_ylabel("seconds")
         axes.set_ylim(bottom=0)

@@ -1,14 +1,23 @@
-"""``validate``, ``status`` and ``report``: reading a campaign without sending anything."""
+"""``validate``, ``status`` and ``report`` (files, or the HTML page): reading a campaign
+without sending anything."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 from dispatcher.config import Campaign
 from dispatcher.errors import ConfigError, DispatcherError, ExitCode
-from dispatcher.report import campaign_status, summary_lines, write_outputs
+from dispatcher.report import (
+    HTML_REPORT_FILE,
+    campaign_status,
+    summary_lines,
+    write_html_report,
+    write_outputs,
+)
 from dispatcher.source import TargetReader
 from dispatcher.state import StateReader
 from dispatcher.validation import validate
@@ -114,7 +123,37 @@ def _rebuild(campaign: Campaign, access_urls: bool) -> dict[str, Any]:
         }
 
 
+def _html_path(campaign: Campaign, value: str | bool) -> Path:
+    """``--html``'s PATH: the output directory's report.html by default; in a directory given."""
+    if value is True:
+        return campaign.output_dir / HTML_REPORT_FILE
+    path = Path(str(value)).expanduser().resolve()
+    return path / HTML_REPORT_FILE if path.is_dir() else path
+
+
+def _html_report(args: argparse.Namespace) -> int:
+    campaign = campaign_of(args)
+    path = _html_path(campaign, args.html)
+    with _state_of(campaign) as reader:
+        if reader.latest_run() is None:
+            raise ConfigError(f"{campaign.state_path}: no run recorded yet")
+        try:
+            size = write_html_report(reader, campaign.name, path, now=time.time())
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot write the report ({exc.strerror}); give --html a path you "
+                "may write to"
+            ) from None
+    if args.format == "json":
+        print(json.dumps({"campaign": campaign.name, "html": {"path": str(path), "bytes": size}}))
+    else:
+        print(f"HTML report: {size / 1000:,.0f} kB -> {path}")
+    return ExitCode.OK
+
+
 def report_command(args: argparse.Namespace) -> int:
+    if args.html is not None:
+        return _html_report(args)
     report = _rebuild(campaign_of(args), args.with_access_urls)
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False))

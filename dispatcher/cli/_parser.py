@@ -168,9 +168,10 @@ def _add_inspection(commands: Any, common: argparse.ArgumentParser) -> None:
         "report",
         parents=[common],
         help="rebuild results.csv, attempts.csv and rejects.csv from the state and print the "
-        "last summary",
+        "last summary; --html: write the campaign's HTML report instead",
         description="Rebuild results.csv, attempts.csv and rejects.csv in the output directory "
-        "from the state, and print the latest run's summary and the current totals.",
+        "from the state, and print the latest run's summary and the current totals. With "
+        "--html, write the campaign's report page instead (nothing else is rebuilt).",
     )
     _add(report, "output_dir", "format")
     report.add_argument(
@@ -178,6 +179,16 @@ def _add_inspection(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add each session's media_session_access_secure_url to results.csv. These URLs "
         "control live calls: keep that file private",
+    )
+    report.add_argument(
+        "--html",
+        metavar="PATH",
+        nargs="?",
+        const=True,
+        help="write the campaign's report as one self-contained HTML page (charts, no "
+        "network, no phone numbers) to PATH (default: report.html in the output directory; "
+        "a directory: report.html in it). Needs the report extra: "
+        "pip install 'vox-dispatch[report]'",
     )
 
 

@@ -14,6 +14,7 @@ from dispatcher.report import (
     campaign_facts,
     stats_fields,
     write_outputs,
+    write_run_report,
     write_summary,
 )
 from dispatcher.state import StateReader, Status, Store
@@ -97,6 +98,7 @@ async def finish(
     await store.finish_run(
         run_id, int(code), run.stats.sent, summary.as_dict(), run.options.clock()
     )
+    write_run_report(campaign, now=run.options.clock())  # after the run's record: it is listed
     return summary
 
 

@@ -22,12 +22,15 @@ from ._reads import (
     ACCESS_URL_COLUMN,
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
+    AttemptStep,
     ContactsReader,
     OpenAttempt,
+    RejectGroup,
     RejectRow,
     RowBrief,
     RunInfo,
     StateReader,
+    reason_shape,
 )
 from ._registrar import DueAt, Registrar
 from ._runs import Checkpoint, ControlMark, MinuteTotals, RunStart
@@ -49,6 +52,7 @@ __all__ = [
     "SENDABLE",
     "Answer",
     "AttemptState",
+    "AttemptStep",
     "Checkpoint",
     "Claim",
     "ClaimResult",
@@ -63,6 +67,7 @@ __all__ = [
     "OpenAttempt",
     "Refused",
     "Registrar",
+    "RejectGroup",
     "RejectRow",
     "RowBrief",
     "RunInfo",
@@ -74,6 +79,7 @@ __all__ = [
     "Store",
     "abandon_in_flight_now",
     "open_store",
+    "reason_shape",
     "scratch_registration",
     "set_control",
 ]

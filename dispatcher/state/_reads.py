@@ -1,13 +1,16 @@
 """Reads: what status, report, validate, the tracker and the reconciler need to know.
 
 Every read goes through a read-only connection, so it is safe while a run writes, and from
-another process or host sharing the volume.
+another process or host sharing the volume. The HTML report's reads aggregate in SQL (GROUP BY
+over the rows, or over the compact per-minute tables): a million-row campaign is never loaded
+into Python to draw it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -15,7 +18,7 @@ from typing import Any
 
 from dispatcher.source import Target
 
-from ._runs import Checkpoint, ControlMark, read_checkpoint, read_control
+from ._runs import Checkpoint, ControlMark, MinuteTotals, read_checkpoint, read_control
 from ._schema import AttemptState, Status, connect
 
 RESULT_COLUMNS = (
@@ -91,6 +94,43 @@ class RejectRow:
     column: str | None
     reason: str
     fields: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStep:
+    """Attempt ``number`` (1 = the first call) of the file's rows, for the report's funnel."""
+
+    number: int
+    rows: int
+    """Rows that got this attempt and may have been called (started, ended or uncertain)."""
+    reached: int
+    cost: float | None
+    """What these attempts cost as history reported it; None when no cost is recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectGroup:
+    """Rows of one status (rejected, suppressed) and column whose reasons differ only in
+    numbers and quoted values (see ``reason_shape``), with the first few line numbers."""
+
+    status: str
+    column: str | None
+    reason: str
+    """The shared shape of the reasons: no digit and no quoted value of any row is left."""
+    count: int
+    example_lines: tuple[int, ...]
+
+
+_QUOTED = re.compile(r"(?<![A-Za-z])('[^'\n]*'|\"[^\"\n]*\")(?![A-Za-z])")
+_DIGITS = re.compile(r"\d+")
+
+
+def reason_shape(reason: str) -> str:
+    """A reject reason with its row-specific parts blanked: ``'+1 202 555 01' is not a valid
+    phone number (too short)`` and ``duplicate of line 17`` become ``'…' is not a valid phone
+    number (too short)`` and ``duplicate of line #``. Rows rejected for the same cause share a
+    shape, and no value typed in the CSV (a phone number) survives in it."""
+    return _DIGITS.sub("#", _QUOTED.sub("'…'", reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +274,26 @@ class StateReader:
             )
         ]
 
+    def attempt_steps(self, gen: int, *, not_reached: Collection[str]) -> list[AttemptStep]:
+        """Per attempt number of the file's rows: how many rows got it (it may have placed a
+        call), how many it reached, and what it cost.
+
+        Reached: any recorded outcome not in ``not_reached`` (the caller's rule: the state
+        does not know outcome classes). One pass over the attempts: the funnel and the cost
+        come from the same join.
+        """
+        marks = ",".join("?" * len(not_reached))
+        return [
+            AttemptStep(int(number), int(rows), int(reached or 0), cost)
+            for number, rows, reached, cost in self._conn.execute(
+                "SELECT a.number, count(*), "  # noqa: S608 - only ? marks
+                f"sum(a.outcome IS NOT NULL AND a.outcome NOT IN ({marks})), sum(a.cost) "
+                "FROM attempts a JOIN rows r ON r.key = a.key WHERE r.gen = ? AND a.state IN "
+                "('started', 'ended', 'uncertain') GROUP BY a.number ORDER BY a.number",
+                (*not_reached, gen),
+            )
+        ]
+
     def next_due(self, gen: int) -> tuple[float | None, dict[str, int]]:
         """When the first waiting row is due, and waiting rows by reason."""
         first = self._conn.execute(
@@ -249,6 +309,86 @@ class StateReader:
             ).fetchall()
         )
         return (None if first is None else float(first)), reasons
+
+    # ---- the HTML report's series (GROUP BY in SQL; bounded results) ----
+
+    def minute_totals(self) -> list[MinuteTotals]:
+        """The per-minute series of every run, runs in the same minute added up (the p95 is
+        the worst run's), oldest minute first."""
+        return [
+            MinuteTotals(int(minute), int(starts), int(requests), int(throttled), latency, p95)
+            for minute, starts, requests, throttled, latency, p95 in self._conn.execute(
+                "SELECT minute, sum(starts), sum(requests), sum(throttled), sum(latency_sum), "
+                "max(latency_p95) FROM minutes GROUP BY minute ORDER BY minute"
+            )
+        ]
+
+    def outcome_span(self) -> tuple[int, int] | None:
+        """The first and last minute a call ended in (epoch seconds); None before any."""
+        first, last = self._conn.execute(
+            "SELECT min(minute), max(minute) FROM minute_outcomes"
+        ).fetchone()
+        return None if first is None else (int(first), int(last))
+
+    def outcomes_over_time(self, bucket_s: int) -> list[tuple[int, str, int]]:
+        """(bucket start, outcome, calls) of calls that ended, in ``bucket_s``-second buckets."""
+        return [
+            (int(start), str(outcome), int(count))
+            for start, outcome, count in self._conn.execute(
+                "SELECT minute / ? * ?, outcome, sum(count) FROM minute_outcomes "
+                "GROUP BY 1, 2 ORDER BY 1, 2",
+                (bucket_s, bucket_s),
+            )
+        ]
+
+    def outcomes_by_local_hour(self) -> list[tuple[int, str, int]]:
+        """(hour of the called person's day, outcome, calls); calls whose local hour was not
+        known are left out."""
+        return [
+            (int(hour), str(outcome), int(count))
+            for hour, outcome, count in self._conn.execute(
+                "SELECT local_hour, outcome, sum(count) FROM minute_outcomes "
+                "WHERE local_hour BETWEEN 0 AND 23 GROUP BY 1, 2 ORDER BY 1, 2"
+            )
+        ]
+
+    def waiting_by_due(self, gen: int, bucket_s: int) -> list[tuple[int, int]]:
+        """(bucket start, waiting rows) by when each waiting row may next be called."""
+        # The repeated status test lets SQLite use the partial index rows_due.
+        return [
+            (int(start), int(count))
+            for start, count in self._conn.execute(
+                "SELECT CAST(due_at AS INTEGER) / ? * ?, count(*) FROM rows "
+                "WHERE status IN ('pending', 'waiting') AND status = 'waiting' AND gen = ? "
+                "GROUP BY 1 ORDER BY 1",
+                (bucket_s, bucket_s, gen),
+            )
+        ]
+
+    def reject_groups(self, gen: int, *, examples: int = 5, limit: int = 1000) -> list[RejectGroup]:
+        """Rejected and suppressed rows of ``gen`` grouped by status, column and reason shape
+        (``reason_shape``), the largest ``limit`` groups, each with its first ``examples``
+        lines."""
+        self._conn.create_function("reason_shape", 1, reason_shape, deterministic=True)
+        rows = self._conn.execute(
+            "WITH shaped AS (SELECT status, column_name AS col, reason_shape(reason) AS shape, "
+            "line FROM rejects WHERE gen = ?), ranked AS (SELECT *, row_number() OVER "
+            "(PARTITION BY status, col, shape ORDER BY line) AS n, count(*) OVER "
+            "(PARTITION BY status, col, shape) AS total FROM shaped) "
+            "SELECT status, col, shape, total, group_concat(line) FROM ranked WHERE n <= ? "
+            "GROUP BY status, col, shape ORDER BY total DESC, status, col, shape LIMIT ?",
+            (gen, examples, limit),
+        )
+        return [
+            RejectGroup(
+                status,
+                col,
+                shape,
+                int(total),
+                tuple(sorted(int(line) for line in str(lines).split(","))),
+            )
+            for status, col, shape, total, lines in rows
+        ]
 
     # ---- listings ----
 
