@@ -10,12 +10,14 @@ from dispatcher.errors import ExitCode
 from dispatcher.runner import open_client
 
 from ._campaign import campaign_for
+from ._output import Output
 
 
 async def bind_command(args: argparse.Namespace) -> int:
+    out = Output.of(args)
     async with campaign_for(args) as campaign, open_client(campaign) as client:
         for message in await bind_scenarios(client, campaign.target, bind=not args.unbind):
-            print(message)
+            out.emit("bound", [message], {"message": message})
     return ExitCode.OK
 
 
