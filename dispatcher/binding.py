@@ -79,16 +79,18 @@ def _is_target_rule(rule: RuleInfo, target: TargetSettings) -> bool:
 async def bind_scenarios(
     client: VoximplantClient, target: TargetSettings, *, bind: bool = True
 ) -> list[str]:
-    """Bind (or unbind) ``target.scenarios`` to the rule; idempotent. Returns what was done."""
-    if not target.scenarios:
+    """Bind (or unbind) ``target.scenarios_to_bind`` to the rule; idempotent. Returns what was
+    done. The uploaded scenario (``scenario_file``) must exist by then: ``scenario_setup``."""
+    if not target.scenarios_to_bind:
         raise FatalApiError(
             0,
             "no scenarios to bind",
-            'list them in the campaign file: scenarios = ["name"] under [target]',
+            'list them in the campaign file: scenarios = ["name"] under [target], or upload '
+            'one: scenario_file = "scenario.js" with scenario_name = "name"',
         )
     before = await find_rule(client, target)
     try:
-        await client.bind_scenario(_rule_params(target), target.scenarios, bind=bind)
+        await client.bind_scenario(_rule_params(target), target.scenarios_to_bind, bind=bind)
     except ApiError as error:
         raise _explain(error, "BindScenario") from None
     return _bind_messages(target, before, bind)
@@ -97,14 +99,35 @@ async def bind_scenarios(
 def _bind_messages(target: TargetSettings, before: RuleInfo | None, bind: bool) -> list[str]:
     rule = _describe_rule(target)
     messages = []
-    for scenario in target.scenarios:
+    for scenario in target.scenarios_to_bind:
         was_bound = None if before is None else before.has(scenario)
         if bind:
             state = "already bound to" if was_bound else "bound to"
         else:
             state = "unbound from" if was_bound or was_bound is None else "was not bound to"
         messages.append(f"scenario {scenario!r} {state} {rule}")
+    others = _other_bound(target, before)
+    if bind and others:
+        messages.append(_others_note(target, others))
     return messages
+
+
+def _other_bound(target: TargetSettings, rule: RuleInfo | None) -> list[str]:
+    """Scenarios bound to the rule that the campaign does not name."""
+    if rule is None:
+        return []
+    wanted = target.scenarios_to_bind
+    return [name for sid, name in rule.scenarios if sid not in wanted and name not in wanted]
+
+
+def _others_note(target: TargetSettings, others: list[str]) -> str:
+    # Every scenario bound to a rule runs in each session it starts, in one shared space: a
+    # forgotten one would run beside the campaign's own scenario on every call.
+    return (
+        f"note: {_describe_rule(target)} also has {', '.join(map(repr, others))} bound; every "
+        "bound scenario runs in each call's session: unbind what the campaign does not need "
+        "(in the control panel, or BindScenario with bind=false)"
+    )
 
 
 async def preflight(client: VoximplantClient, target: TargetSettings) -> list[str]:
@@ -116,11 +139,18 @@ async def preflight(client: VoximplantClient, target: TargetSettings) -> list[st
             "target.application_name so the rule can be looked up)"
         ]
     notes = [f"{_describe_rule(target)} found (id {rule.rule_id}, name {rule.rule_name!r})"]
-    if target.scenarios:
-        await _check_scenarios_exist(client, target.scenarios)
-        missing = [s for s in target.scenarios if not rule.has(s)]
+    wanted = target.scenarios_to_bind
+    if wanted:
+        # The uploaded scenario may not exist yet: the set-up creates it before binding.
+        existing = tuple(s for s in target.scenarios if s != target.scenario_name)
+        if existing:
+            await _check_scenarios_exist(client, existing)
+        missing = [s for s in wanted if not rule.has(s)]
         would = "would bind " + ", ".join(map(repr, missing)) if missing else "all already bound"
-        notes.append(f"scenarios {list(target.scenarios)}: {would}")
+        notes.append(f"scenarios {list(wanted)}: {would}")
+        others = _other_bound(target, rule)
+        if others:
+            notes.append(_others_note(target, others))
     elif not rule.scenarios:
         raise FatalApiError(
             375,

@@ -13,7 +13,8 @@ Layout (every section optional except what the run needs)::
     [api]      base_url, credentials, ca_bundle, connect_timeout_s, request_timeout_s,
                token_lifetime_s
     [target]   application_id|application_name, rule_id|rule_name, user_id|user_name,
-               reference_ip, server_location, scenarios, bind_before_run
+               reference_ip, server_location, scenarios, bind_before_run,
+               scenario_file, scenario_name, caller_id
     [columns]  encoding, delimiter, phone_column, default_region, custom_data_columns,
                custom_data_max_bytes, key_columns, dedupe, rule_column, reference_ip_column,
                server_location_column, suppression_file, suppression_column,
@@ -35,6 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import ConfigError
+from dispatcher.scenario_script import NAME_LIMIT
+from dispatcher.schedule import (
+    FrequencySettings,
+    ScheduleSettings,
+    check_zone_source,
+    parse_frequency,
+    parse_schedule,
+)
 
 DEFAULT_API_URL = "https://api.voximplant.com/platform_api"
 API_CONCURRENCY_LIMIT = 200
@@ -241,6 +250,19 @@ class TargetSettings:
     server_location: str | None = _setting(None, _opt_str)
     scenarios: tuple[str | int, ...] = _setting((), _scenarios)
     bind_before_run: bool = _setting(True, _bool)
+    scenario_file: Path | None = _setting(None, _opt_path)
+    """A VoxEngine scenario the tool uploads as ``scenario_name`` (created, or updated when its
+    content changed) and binds to the rule, before each run and with ``bind``."""
+    scenario_name: str | None = _setting(None, _opt_str)
+    caller_id: str | None = _setting(None, _opt_str)
+    """Written into ``scenario_file``'s caller-id marker line at upload."""
+
+    @property
+    def scenarios_to_bind(self) -> tuple[str | int, ...]:
+        """``scenarios`` plus the uploaded scenario's name: what BindScenario attaches."""
+        if self.scenario_name is None or self.scenario_name in self.scenarios:
+            return self.scenarios
+        return (*self.scenarios, self.scenario_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +403,10 @@ class Campaign:
     tracking: TrackingSettings = TrackingSettings()
     attempts: AttemptSettings = AttemptSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    schedule: ScheduleSettings | None = None
+    """Calling windows in each person's time zone; None: any time."""
+    frequency: FrequencySettings | None = None
+    """How often one phone number may be called, across runs and campaigns."""
 
     @property
     def state_path(self) -> Path:
@@ -409,7 +435,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "attempts": AttemptSettings,
     "reconcile": ReconcileSettings,
 }
-_TOP_LEVEL = {"name", "csv", "output_dir", *_SECTIONS}
+_CALLING_HOURS = ("schedule", "frequency")
+"""Sections parsed by ``dispatcher.schedule`` (their own layout and messages)."""
+_TOP_LEVEL = {"name", "csv", "output_dir", *_SECTIONS, *_CALLING_HOURS}
 
 
 def _build_section(cls: type[Any], table: Any, section: str, base: Path, source: Path) -> Any:
@@ -455,6 +483,39 @@ def _check_target(target: TargetSettings, source: Path) -> None:
             f"{source}: target.rule_name needs target.application_id or "
             "target.application_name: rule names are only unique within an application"
         )
+    _check_scenario_file(target, source)
+
+
+def _check_scenario_file(target: TargetSettings, source: Path) -> None:
+    """The uploaded scenario's settings go together, and its file must be uploadable as is."""
+    if target.scenario_file is None:
+        for key in ("scenario_name", "caller_id"):
+            if getattr(target, key) is not None:
+                raise ConfigError(
+                    f"{source}: target.{key} only applies to the scenario the tool uploads: set "
+                    "target.scenario_file too (to bind a scenario already in the account, list "
+                    "it in target.scenarios instead)"
+                )
+        return
+    name = target.scenario_name
+    if name is None:
+        raise ConfigError(
+            f"{source}: target.scenario_file needs target.scenario_name, the name the scenario "
+            "has in the account; the tool replaces the script of the scenario with that name, "
+            'so choose one only this campaign uses, e.g. scenario_name = "spring-reminders"'
+        )
+    if len(name) >= NAME_LIMIT:
+        raise ConfigError(
+            f"{source}: target.scenario_name = {name!r} is {len(name)} characters; Voximplant "
+            f"takes scenario names shorter than {NAME_LIMIT}: shorten it"
+        )
+    if any(isinstance(item, int) for item in target.scenarios):
+        raise ConfigError(
+            f"{source}: target.scenarios lists ids, but the uploaded scenario is bound by name "
+            "and BindScenario takes names or ids, not both: list the other scenarios by name"
+        )
+    # The script itself is read by the commands that upload it (run, bind, a dry run), before
+    # anything is recorded: status, report and collect do not need the file.
 
 
 def _check_follow_up(sections: dict[str, Any], source: Path) -> None:
@@ -525,6 +586,7 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
     csv_path = _path(raw["csv"], f"{path}: csv", base)
     name = _str(raw.get("name", path.stem), f"{path}: name", base)
     output_dir = _path(raw.get("output_dir", f"out/{name}"), f"{path}: output_dir", base)
+    schedule, frequency = _calling_hours(raw, sections["columns"], base, path)
     return Campaign(
         name=name,
         file=path,
@@ -537,4 +599,32 @@ def load_campaign(path: Path, overrides: Mapping[str, Any] | None = None) -> Cam
         tracking=sections["tracking"],
         attempts=sections["attempts"],
         reconcile=sections["reconcile"],
+        schedule=schedule,
+        frequency=frequency,
     )
+
+
+def _calling_hours(
+    raw: Mapping[str, Any], columns: CsvSettings, base: Path, source: Path
+) -> tuple[ScheduleSettings | None, FrequencySettings | None]:
+    """[schedule] and [frequency]; a schedule needs a way to know each row's time zone, and a
+    frequency cap needs the phone numbers."""
+    schedule = parse_schedule(raw.get("schedule"), where=f"{source}: schedule", base=base)
+    check_zone_source(
+        schedule,
+        columns.timezone_column is not None,
+        columns.phone_column is not None,
+        f"{source}: schedule",
+    )
+    frequency = parse_frequency(
+        raw.get("frequency"),
+        where=f"{source}: frequency",
+        base=base,
+        default=schedule.frequency_default if schedule else None,
+    )
+    if frequency is not None and columns.phone_column is None:
+        raise ConfigError(
+            f"{source}: [frequency] counts calls per phone number: set columns.phone_column to "
+            "the column that holds them"
+        )
+    return schedule, frequency

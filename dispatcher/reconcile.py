@@ -55,6 +55,9 @@ class Reconciliation:
     requests: int = 0
     note: str | None = None
 
+    def add_note(self, text: str) -> None:
+        self.note = text if self.note is None else f"{self.note}; {text}"
+
     def as_dict(self) -> dict[str, object]:
         return {
             "uncertain": self.uncertain,
@@ -121,6 +124,11 @@ class Reconciler:
             return result
         searchable = [a for a in uncertain if _token_of(a) is not None]
         result.untokened = len(uncertain) - len(searchable)
+        if result.untokened:
+            result.add_note(
+                f"{result.untokened} uncertain attempts were sent without an attempt token "
+                "(reconcile.token = false): they cannot be looked up; check them by hand"
+            )
         searches = await self._search_all(searchable)
         known = self._known_ids([s.session.session_id for s in searches if s.session])
         failed = [s for s in searches if s.failure is not None]
@@ -199,7 +207,7 @@ class Reconciler:
         if failed:
             result.held = len(ripe) + len(failed)
             reason = failed[0].failure.reason if failed[0].failure else ""
-            result.note = f"nothing released: history could not be searched ({reason})"
+            result.add_note(f"nothing released: history could not be searched ({reason})")
             return
         if not ripe:
             return
@@ -207,7 +215,7 @@ class Reconciler:
         released = [a for a in ripe if horizon is not None and a.claimed_at <= horizon]
         result.held = len(ripe) - len(released)
         if result.held:
-            result.note = why
+            result.add_note(why)
         for attempt in released:
             self.store.record_absent(
                 attempt.key,

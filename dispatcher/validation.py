@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
 from dispatcher import state
+from dispatcher.calling_hours import NEVER, CallingHours, contact_history, frequency_gate
 from dispatcher.campaign_input import open_targets
 from dispatcher.config import Campaign
 from dispatcher.logs import Redaction
@@ -39,6 +41,7 @@ class ValidationReport:
     suppressed: int = 0
     problems: list[tuple[int, str | None, str]] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
+    hours: CallingHoursCount | None = None
 
     @property
     def to_send(self) -> int:
@@ -65,6 +68,8 @@ class ValidationReport:
                 + f": {shown.text(reason)}"
                 for line, column, reason in self.problems
             ]
+        if self.hours is not None:
+            out += self.hours.lines()
         return out + self._sample_lines(shown)
 
     def _sample_lines(self, shown: Redaction) -> list[str]:
@@ -92,6 +97,7 @@ class ValidationReport:
                 {"line": line, "column": column, "reason": shown.text(reason)}
                 for line, column, reason in self.problems
             ],
+            "calling_hours": None if self.hours is None else self.hours.as_dict(),
             "custom_data_samples": [shown.text(s) for s in self.samples]
             if shown.custom_data
             else None,
@@ -106,6 +112,74 @@ def _note_rejection(report: ValidationReport, item: Rejection) -> None:
     report.rejected[f"{item.column}: {category}" if item.column else category] += 1
     if len(report.problems) < SHOWN_PROBLEMS:
         report.problems.append((item.line, item.column, item.reason))
+
+
+@dataclass(slots=True)
+class CallingHoursCount:
+    """Of the rows to send: sendable now, waiting for a window, never again, over a cap; and
+    where their time zones came from."""
+
+    now: int = 0
+    window: int = 0
+    expired: int = 0
+    over_cap: int = 0
+    zones: Counter[str] = field(default_factory=Counter)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"now: {self.now} sendable, {self.window} waiting for a calling window, "
+            f"{self.over_cap} over a frequency cap, {self.expired} past their last window"
+        ]
+        if self.zones:
+            out.append(
+                f"time zones: {self.zones['column']} from the column, {self.zones['phone']} "
+                f"guessed from the phone number ({self.zones['several']} with several zones: "
+                f"the most restrictive windows apply), {self.zones['default']} default"
+            )
+        return out
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "now": self.now,
+            "window": self.window,
+            "over_cap": self.over_cap,
+            "expired": self.expired,
+            "zones": dict(self.zones),
+        }
+
+
+def _count_hours(
+    campaign: Campaign, targets: Sequence[Target], count: CallingHoursCount, now: float
+) -> None:
+    hours = CallingHours(campaign.schedule, lambda: now)
+    over = _over_cap(campaign, targets, now)
+    for target in targets:
+        closed = hours.closed(target)
+        if closed is None:
+            if target.key in over:
+                count.over_cap += 1
+            else:
+                count.now += 1
+        elif closed.until == NEVER:
+            count.expired += 1
+        else:
+            count.window += 1
+
+
+def _over_cap(campaign: Campaign, targets: Sequence[Target], now: float) -> set[str]:
+    history = contact_history(campaign)
+    if campaign.frequency is None or history is None or not history.path.exists():
+        return set()
+    gate = frequency_gate(campaign)
+    assert gate is not None
+    phones = [t.phone for t in targets if t.phone]
+    with state.ContactsReader(history.path) as reader:
+        calls = reader.calls(phones, now - gate.window_s)
+    return {
+        t.key
+        for t in targets
+        if t.phone and gate.next_allowed(calls.get(t.phone, []), now) is not None
+    }
 
 
 def _note_duplicates(report: ValidationReport, scratch: state.ScratchRegistration) -> None:
@@ -131,8 +205,12 @@ def _already_done(campaign: Campaign, keys: Sequence[str]) -> int:
 def validate(campaign: Campaign) -> ValidationReport:
     """Read the whole file as a run would; no network, the campaign's state untouched."""
     report = ValidationReport()
+    zones: Counter[str] = Counter()
+    now = time.time()
+    if campaign.schedule is not None or campaign.frequency is not None:
+        report.hours = CallingHoursCount(zones=zones)
     with (
-        open_targets(campaign) as reader,
+        open_targets(campaign, zone_counts=zones) as reader,
         state.scratch_registration(dedupe_phone=campaign.columns.dedupe == "phone") as scratch,
     ):
         for batch in _batches(reader, 512):
@@ -142,6 +220,8 @@ def validate(campaign: Campaign) -> ValidationReport:
                     _note_rejection(report, item)
             accepted = scratch.register(batch)
             report.valid += len(accepted)
+            if report.hours is not None:
+                _count_hours(campaign, accepted, report.hours, now)
             report.already_done += _already_done(campaign, [t.key for t in accepted])
             for target in accepted[: SHOWN_SAMPLES - len(report.samples)]:
                 report.samples.append(target.custom_data)

@@ -239,3 +239,62 @@ def test_grace_period_over_leaves_in_flight_rows_uncertain(
     rows = results(path)
     uncertain = [k for k, r in rows.items() if r["status"] == "uncertain"]
     assert 0 < len(uncertain) <= 10
+
+
+def test_sigkill_during_redial_rounds_never_exceeds_the_attempts_policy(
+    tmp_path: Path, cli: Children
+) -> None:
+    """Redials of busy rows (attempts.max = 3) while the run is killed at random points, then
+    runs to the end: by the sandbox's ledger no row got more sessions than the policy allows,
+    and every session is accounted for by its row."""
+    server = SandboxProcess(
+        tmp_path / "sandbox",
+        *("--outcomes", "busy=0.6,answered=0.4", "--ring-s", "0.05", "0.15", "--seed", "7"),
+    )
+    try:
+        path = write_campaign(
+            tmp_path / "campaign",
+            None,
+            count=300,
+            sections={
+                "api": {"base_url": server.url, "credentials": str(server.credentials)},
+                "dispatch": {"concurrency": 20},
+                "tracking": {"poll_interval_s": 0.1},
+                "attempts": {
+                    "max": 3,
+                    "retry_on": ["busy"],
+                    "wait_s": {"busy": 0.3},
+                    "jitter_s": 0.1,
+                },
+            },
+        )
+        chance = random.Random(20261124)
+        for _ in range(4):
+            before = len(server.ledger())
+            process = cli.start("run", str(path), "--until-done")
+            target = before + chance.randint(20, 120)
+            wait_until(lambda target=target: len(server.ledger()) >= target, timeout_s=60)
+            process.send_signal(signal.SIGKILL)
+            process.finish(30)
+        final = cli.start("run", str(path), "--until-done", "--wait-for-outcomes")
+        _, stderr = final.finish(120)
+        assert final.returncode in (ExitCode.OK, ExitCode.COMPLETED_WITH_PROBLEMS), stderr
+        per_row = server.started_ids()
+        ledger = server.ledger()
+    finally:
+        server.stop()
+    assert max(per_row.values()) <= 3, "a row got more calls than attempts.max"
+    assert any(count > 1 for count in per_row.values()), "no redial happened: test is vacuous"
+    rows = results(path)
+    assert len(rows) == 300
+    for key, count in per_row.items():
+        assert int(rows[key]["attempts"]) >= count  # every call counts against its row
+    with (path.parent / "out" / "attempts.csv").open(newline="", encoding="utf-8") as handle:
+        recorded = {
+            int(row["call_session_history_id"]): row["key"]
+            for row in csv.DictReader(handle)
+            if row["call_session_history_id"]
+        }
+    for entry in ledger:  # every session is mapped to its row (found again after a kill)
+        key = json.loads(entry["script_custom_data"])["id"]
+        assert recorded.get(entry["call_session_history_id"]) == key

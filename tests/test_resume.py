@@ -41,6 +41,9 @@ async def seed(path: Path, earlier: dict[str, str]) -> None:
             if status == "waiting":
                 store.defer(target.key, FUTURE, "window")
                 continue
+            if status == "expired":
+                store.expire(target.key, "past not_after")
+                continue
             claimed = await store.claim(
                 state.Claim(target.key, run=begun.run, token=None, custom_data="{}", now=0.0)
             )
@@ -70,8 +73,8 @@ async def test_resume_sends_exactly_the_unfinished_rows(
     earlier: dict[str, str],
     redial: bool,  # type: ignore[no-untyped-def]
 ) -> None:
-    """Pending and new rows are sent; dispatched, live, failed and rows waiting for later
-    never; uncertain and rows left dispatching by a crash only with redial_uncertain."""
+    """Pending and new rows are sent; dispatched, live, failed, expired and rows waiting for
+    later never; uncertain and rows left dispatching by a crash only with redial_uncertain."""
     directory: Path = tmp_path_factory.mktemp("resume")
     async with start_sandbox(directory / "sb") as server:
         rows = [{"id": f"r{i}", "name": "n"} for i in range(12)]

@@ -19,11 +19,12 @@ from ._inspect import report_command, status_command, validate_command
 from ._output import leave_quietly_on_broken_pipe, redaction_of, usage_errors_as_json, wants_json
 from ._parser import build_parser
 from ._run import run_command
-from ._setup import bind_command, sandbox_command
+from ._setup import bind_command, init_command, sandbox_command
 
 log = logging.getLogger("dispatcher")
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "init": init_command,
     "run": lambda a: asyncio.run(run_command(a)),
     "collect": lambda a: asyncio.run(run_command(a)),
     "reconcile": lambda a: asyncio.run(run_command(a)),

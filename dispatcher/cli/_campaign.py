@@ -33,10 +33,12 @@ async def campaign_for(args: argparse.Namespace) -> AsyncIterator[Campaign]:
     with tempfile.TemporaryDirectory(prefix="vox-sandbox-") as workdir:
         async with start_sandbox(Path(workdir)) as sandbox:
             target = campaign.target
+            # The uploaded scenario (scenario_file) is the run's own to create: not made here.
             sandbox.account.ensure(
                 target.application_id or target.application_name,
                 target.rule_id or target.rule_name,
-                target.scenarios,
+                tuple(s for s in target.scenarios if s != target.scenario_name),
+                default_scenario=None if target.scenario_file else "campaign",
             )
             logs.event(log, logging.INFO, "sandbox_started", url=sandbox.url)
             local = {"api.base_url": sandbox.url, "api.credentials": str(sandbox.credentials_path)}

@@ -101,7 +101,20 @@ def _add_run(commands: Any, common: argparse.ArgumentParser) -> None:
         "--dry-run",
         action="store_true",
         help="everything but starting scenarios: validate the CSV, check credentials, the API, "
-        "the rule and the scenarios, and say how many rows would be sent",
+        "the rule and the scenarios, say what would be uploaded or bound and how many rows "
+        "would be sent; changes nothing",
+    )
+    run.add_argument(
+        "--until-done",
+        action="store_true",
+        help="keep the process alive until every row is done: follow the calls, sleep until "
+        "the next redial or calling window, send, and so on (bounded by --max-runtime)",
+    )
+    run.add_argument(
+        "--max-runtime",
+        metavar="SECONDS",
+        type=_positive_float,
+        help="with --until-done: start no new round after this long (a cron slot's length)",
     )
     run.add_argument(
         "--wait-for-outcomes",
@@ -203,13 +216,26 @@ def _add_follow_up(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_setup(commands: Any, common: argparse.ArgumentParser) -> None:
+    init = commands.add_parser(
+        "init",
+        parents=[common],
+        help="write a starter campaign into DIR: campaign file, example CSV, the scenario",
+        description="Write campaign.toml, targets.csv (ten fictional people) and scenario.js "
+        "(the reference VoxEngine scenario) into DIR, creating it if needed. Never overwrites "
+        "a file. The campaign runs as is with --sandbox; the message says which three "
+        "settings to change for a real account.",
+    )
+    init.add_argument("directory", type=Path, metavar="DIR", help="where to write the files")
     bind = commands.add_parser(
         "bind",
         parents=[common],
-        help="bind the campaign's scenarios to its rule (BindScenario); idempotent",
+        help="upload the campaign's scenario file if it changed (AddScenario / "
+        "SetScenarioInfo) and bind its scenarios to the rule (BindScenario); idempotent",
     )
     _add(bind, "sandbox", "credentials", "api_url")
-    bind.add_argument("--unbind", action="store_true", help="remove the binding instead")
+    bind.add_argument(
+        "--unbind", action="store_true", help="remove the binding instead (uploads nothing)"
+    )
     sandbox = commands.add_parser(
         "sandbox", parents=[common], help="serve the local Voximplant simulator"
     )

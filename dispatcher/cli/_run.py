@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher import logs, state
-from dispatcher.binding import preflight
 from dispatcher.config import Campaign
 from dispatcher.errors import DispatcherError, ExitCode, LockHeld
 from dispatcher.lock import CampaignLock
@@ -20,6 +19,7 @@ from dispatcher.metrics import write_metrics
 from dispatcher.progress import Mode, Progress, choose_mode, count_rows
 from dispatcher.report import Summary
 from dispatcher.runner import CampaignRun, RunMode, RunOptions, execute, open_client
+from dispatcher.scenario_setup import dry_run_notes
 from dispatcher.validation import validate_async
 
 from ._campaign import campaign_for
@@ -152,6 +152,8 @@ async def _dispatch(campaign: Campaign, args: argparse.Namespace) -> Summary:
         options = RunOptions(
             redial_uncertain=args.redial_uncertain,
             wait_for_outcomes_s=_wait_for_outcomes(campaign, args.wait_for_outcomes),
+            until_done=args.until_done,
+            max_runtime_s=args.max_runtime,
         )
     display = Display(
         campaign,
@@ -176,8 +178,8 @@ async def _dry_run(campaign: Campaign, out: Output) -> int:
     with CampaignLock(campaign.output_dir):
         pass  # a real run would stop here if another one held the campaign
     async with open_client(campaign) as client:
-        for note in await preflight(client, campaign.target):
-            out.emit("preflight", [note], {"note": note})
+        for note in await dry_run_notes(client, campaign.target):
+            out.emit("preflight", [note], {"note": note}, redact=False)  # the account, no rows
     if report.valid == 0:
         out.emit(
             "dry_run",

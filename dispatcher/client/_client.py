@@ -230,10 +230,19 @@ class VoximplantClient:
         return [parse_rule(item) for item in answer.get("result") or ()]
 
     async def get_scenarios(
-        self, *, name: str | None = None, with_script: bool = False
+        self,
+        *,
+        name: str | None = None,
+        with_script: bool = False,
+        scenario_id: int | None = None,
     ) -> list[ScenarioInfo]:
-        """GetScenarios (up to 1000), optionally filtered by name and with their scripts."""
-        params: dict[str, object] = {"count": 1000, "with_script": with_script or None}
+        """GetScenarios (up to 1000), optionally filtered by name or id and with their scripts
+        (the API returns scripts only for one ``scenario_id``)."""
+        params: dict[str, object] = {
+            "count": 1000,
+            "with_script": with_script or None,
+            "scenario_id": scenario_id,
+        }
         if name is not None:
             params["scenario_name"] = name
         answer = await self._call("GetScenarios", params)

@@ -41,6 +41,11 @@ class RunOptions:
     wait_for_outcomes_s: float | None = None
     """Overrides ``tracking.wait_for_outcomes_s`` (``run --wait-for-outcomes``, ``collect
     --wait``)."""
+    until_done: bool = False
+    """Keep going until nothing is live or waiting: sleep to each next due row (redials,
+    calling windows) and send it."""
+    max_runtime_s: float | None = None
+    """With ``until_done``: stop starting rounds after this long."""
 
 
 @dataclass(slots=True)

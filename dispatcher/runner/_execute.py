@@ -8,64 +8,44 @@ always leave the files and the summary behind. Importable and runnable without t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from dispatcher.auth import TokenSource, load_credentials
-from dispatcher.binding import bind_scenarios
+from dispatcher.calling_hours import contact_history
 from dispatcher.campaign_input import open_targets
 from dispatcher.client import VoximplantClient, build_ssl_context
 from dispatcher.config import Campaign
 from dispatcher.errors import FatalApiError
 from dispatcher.lock import CampaignLock
 from dispatcher.logs import event
-from dispatcher.pool import WorkerPool
-from dispatcher.reconcile import Reconciler
-from dispatcher.redial import RedialPolicy
 from dispatcher.report import Summary
-from dispatcher.source import Target, TargetReader
-from dispatcher.state import Registrar, StateReader, Store, open_store
+from dispatcher.scenario_script import read_scenario_script
+from dispatcher.scenario_setup import set_up_scenarios
+from dispatcher.source import TargetReader, file_signature
+from dispatcher.state import StateReader, open_store
 
 from ._control import CampaignRun, RunMode, RunOptions
-from ._feed import feed_file
 from ._finish import finish, log_finished
-from ._follow import Following, final_passes, follow_while, start_following
-from ._sender import RowSender
+from ._reading import ReadingPlan, plan_reading
+from ._rounds import Rounds
 
 log = logging.getLogger("dispatcher.runner")
 
 OnStart = Callable[[CampaignRun], Awaitable[None] | None]
 
 
-async def _drain(run: CampaignRun, pool: WorkerPool[Target], feeder: asyncio.Task[None]) -> None:
-    """Wait for the feeder and the workers; on a signal, give in-flight work a grace period."""
-    stop_wait = asyncio.create_task(run.stop.event.wait())
-    await asyncio.wait({feeder, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-    if run.stop.requested:
-        pool.stop()
-    await feeder
-    stop_wait.cancel()
-    if not run.stop.interrupted:
-        await pool.join()
-        return
-    try:
-        await asyncio.wait_for(pool.join(), timeout=run.campaign.dispatch.grace_period_s)
-    except TimeoutError:
-        event(log, logging.WARNING, "grace_period_over", in_flight_become="uncertain")
-        pool.cancel()
-
-
 async def _bind_first(run: CampaignRun, client: VoximplantClient) -> None:
-    """Bind the campaign's scenarios before any row is sent; a failure stops the run."""
+    """Upload the campaign's scenario file (only if it changed) and bind its scenarios before
+    any row is sent; a failure stops the run."""
     target = run.campaign.target
-    if not (target.scenarios and target.bind_before_run):
+    if not (target.scenarios_to_bind and target.bind_before_run):
         return
     try:
-        for message in await bind_scenarios(client, target):
-            event(log, logging.INFO, "scenarios_bound", message=message)
+        for message in await set_up_scenarios(client, target):
+            event(log, logging.INFO, "scenarios_set_up", message=message)
     except FatalApiError as error:
         run.request_stop(fatal=error)
 
@@ -91,46 +71,66 @@ async def execute(
 ) -> Summary:
     """Run ``campaign`` to the end (or to a stop) and return its summary.
 
-    Raises ``ConfigError`` (nothing sent) and ``LockHeld`` before anything is sent; every
-    later problem is reflected in the summary's exit code instead.
+    Raises ``ConfigError`` (nothing sent, nothing recorded) and ``LockHeld`` before anything is
+    sent; every later problem is reflected in the summary's exit code instead.
     """
     options = options or RunOptions()
-    with contextlib.ExitStack() as stack:
-        reader = None
-        if options.mode is RunMode.RUN:
-            reader = stack.enter_context(open_targets(campaign))
-        credentials = load_credentials(campaign.credentials_path())
-        tokens = TokenSource(credentials, campaign.api.token_lifetime_s, clock=options.clock)
-        tokens.header()  # sign now: a bad key fails before the lock, with nothing sent
-        client = _client_for(campaign, tokens)
-        build_ssl_context(campaign.api.ca_bundle)  # a missing CA bundle: before anything
-        with CampaignLock(campaign.output_dir):
-            return await _locked_run(campaign, options, reader, client, on_start)
+    if options.mode is RunMode.RUN:
+        file_signature(campaign.csv)  # a missing CSV is the first thing to say
+        _check_scenario_script(campaign)
+    credentials = load_credentials(campaign.credentials_path())
+    tokens = TokenSource(credentials, campaign.api.token_lifetime_s, clock=options.clock)
+    tokens.header()  # sign now: a bad key fails before the lock, with nothing sent
+    client = _client_for(campaign, tokens)
+    build_ssl_context(campaign.api.ca_bundle)  # a missing CA bundle: before anything
+    with CampaignLock(campaign.output_dir), contextlib.ExitStack() as stack:
+        plan, reader = _open_input(campaign, options)
+        if reader is not None:
+            stack.enter_context(reader)
+        return await _locked_run(
+            campaign, options, plan=plan, reader=reader, client=client, on_start=on_start
+        )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_scenario_script(campaign: Campaign) -> None:
+    """A scenario file the run will upload must be readable and valid before anything."""
+    target = campaign.target
+    if target.scenario_file is not None and target.bind_before_run:
+        read_scenario_script(target.scenario_file, target.caller_id)
+
+
+def _open_input(
+    campaign: Campaign, options: RunOptions
+) -> tuple[ReadingPlan | None, TargetReader | None]:
+    """Under the lock: where reading starts (the checkpoint), and the open file."""
+    if options.mode is not RunMode.RUN:
+        return None, None
+    checkpoint, last_gen = None, 0
+    if campaign.state_path.exists():
+        with StateReader(campaign.state_path) as state:
+            checkpoint = state.checkpoint()
+            last_gen = state.last_generation()
+    plan = plan_reading(campaign, checkpoint, last_gen)
+    return plan, open_targets(campaign, resume=plan.resume)
 
 
 async def _locked_run(
     campaign: Campaign,
     options: RunOptions,
+    *,
+    plan: ReadingPlan | None,
     reader: TargetReader | None,
     client: VoximplantClient,
     on_start: OnStart | None,
 ) -> Summary:
     run = CampaignRun(campaign, options)
-    async with open_store(campaign.state_path) as store:
+    async with open_store(campaign.state_path, contact_history(campaign)) as store:
         begun = await store.start_run(os.getpid(), options.clock())
-        gen = begun.last_gen
-        if reader is not None:
-            gen += 1
-            await store.use_generation(begun.run, gen)
-        event(
-            log,
-            logging.INFO,
-            "run_started",
-            campaign=campaign.name,
-            run=begun.run,
-            mode=options.mode,
-        )
+        if plan is None:  # collect, reconcile: the rows of the latest reading
+            plan = ReadingPlan(begun.last_gen, False, None, 0, "")
+        await store.use_generation(begun.run, plan.gen)
+        event(log, logging.INFO, "run_started", campaign=campaign.name, run=begun.run)
         if begun.control is not None and options.mode is RunMode.RUN:
             mark = begun.control
             run.request_stop(
@@ -140,20 +140,23 @@ async def _locked_run(
         try:
             async with client:
                 await _started(run, on_start)
-                facts = await _dispatch(
-                    run, store=store, client=client, run_id=begun.run, gen=gen, reader=reader
-                )
+                rounds = Rounds(run, store=store, client=client, run_id=begun.run, plan=plan)
+                facts = await rounds.dispatch(reader, _bind_first)
                 run.stats.token_refreshes = client.token_refreshes
         finally:
             await store.abandon_in_flight(
                 "the run was stopped while this request was in flight", options.clock()
             )
-            header = reader.header if reader is not None else None
+            header = reader.header if reader is not None else _stored_header(plan)
             summary = await finish(
-                run, store, run_id=begun.run, gen=gen, header=header, extra=facts
+                run, store, run_id=begun.run, gen=plan.gen, header=header, extra=facts
             )
     log_finished(summary)
     return summary
+
+
+def _stored_header(plan: ReadingPlan) -> tuple[str, ...] | None:
+    return plan.resume.header if plan.resume is not None else None
 
 
 async def _started(run: CampaignRun, on_start: OnStart | None) -> None:
@@ -161,72 +164,3 @@ async def _started(run: CampaignRun, on_start: OnStart | None) -> None:
         maybe = on_start(run)
         if maybe is not None:
             await maybe
-
-
-async def _dispatch(
-    run: CampaignRun,
-    *,
-    store: Store,
-    client: VoximplantClient,
-    run_id: int,
-    gen: int,
-    reader: TargetReader | None,
-) -> dict[str, object]:
-    """Send what is due while following sessions; what the summary should say about it."""
-    if run.stop.requested:
-        return {}
-    following = await start_following(run, client, store, RedialPolicy(run.campaign.attempts))
-    facts = _following_facts(following)
-    if following.history is not None and _reconciles(run):
-        facts["reconcile"] = (await _reconciler(run, store, following).run()).as_dict()
-    if run.stop.requested or reader is None:
-        await final_passes(following, run)
-        return facts
-    await _bind_first(run, client)
-    sender = RowSender(run, store, client, run_id, live=following.live, tracked=following.tracked)
-    registrar = Registrar(
-        gen,
-        run.options.clock(),
-        redial_uncertain=run.options.redial_uncertain,
-        dedupe_phone=run.campaign.columns.dedupe == "phone",
-    )
-    pool: WorkerPool[Target] = WorkerPool(run.campaign.dispatch.concurrency, sender.send)
-    sending_done = asyncio.Event()
-    follower = asyncio.create_task(follow_while(following, run, sending_done))
-    feeder = asyncio.create_task(feed_file(run, reader, store, registrar, pool))
-    try:
-        await _drain(run, pool, feeder)
-    finally:
-        sending_done.set()
-        await follower
-    await final_passes(following, run)
-    return {**facts, **_following_facts(following)}
-
-
-def _reconciles(run: CampaignRun) -> bool:
-    if run.options.mode is RunMode.RECONCILE:
-        return True
-    return run.campaign.reconcile.auto and run.options.mode is RunMode.RUN
-
-
-def _reconciler(run: CampaignRun, store: Store, following: Following) -> Reconciler:
-    assert following.history is not None
-    campaign = run.campaign
-    return Reconciler(
-        history=following.history,
-        store=store,
-        reader=lambda: StateReader(campaign.state_path),
-        settings=campaign.reconcile,
-        tracked=following.tracked,
-        clock=run.options.clock,
-    )
-
-
-def _following_facts(following: Following) -> dict[str, object]:
-    facts: dict[str, object] = {
-        "tracking": "on" if following.tracked else f"off: {following.off_because}",
-        "live_sessions_peak": following.live.peak,
-    }
-    if following.last_failure is not None:
-        facts["history_problem"] = following.last_failure.reason
-    return facts

@@ -91,6 +91,8 @@ async def finish(
         not_read = await _not_read_yet(run, sum(totals.values()))
         totals[Status.PENDING.value] = totals.get(Status.PENDING.value, 0) + not_read
         code, reason = exit_code(run, totals)
+        if code is ExitCode.OK and facts.get("next_due_at"):
+            reason += f"; next due at {facts['next_due_at']}"
         if not run.read_all:
             reason += f" (reading stopped after line {run.last_line})"
         summary = Summary(

@@ -168,12 +168,14 @@ async def _first(run: CampaignRun, done: asyncio.Event, waiting: Awaitable[objec
         task.cancel()
 
 
-async def final_passes(following: Following, run: CampaignRun) -> None:
+async def final_passes(
+    following: Following, run: CampaignRun, *, wait_s: float | None = None
+) -> None:
     """One pass now; with ``wait_for_outcomes_s``, more until nothing is live or time is up."""
     tracker = following.tracker
     if tracker is None or run.stop.interrupted:
         return
-    wait = run.options.wait_for_outcomes_s
+    wait = wait_s if wait_s is not None else run.options.wait_for_outcomes_s
     if wait is None:
         wait = run.campaign.tracking.wait_for_outcomes_s
     deadline = run.options.clock() + wait

@@ -8,6 +8,7 @@ import logging
 
 from dispatcher import state
 from dispatcher.attempt_token import new_token, with_token
+from dispatcher.calling_hours import NEVER, CallingHours, frequency_gate
 from dispatcher.client import (
     Failed,
     Fatal,
@@ -26,6 +27,8 @@ from dispatcher.state import AttemptState, Store
 from dispatcher.tracking import LiveSessions
 
 from ._control import CampaignRun
+
+OUTSIDE_HOURS = "not sent: outside the calling window"
 
 log = logging.getLogger("dispatcher.runner")
 
@@ -108,6 +111,7 @@ class RowSender:
         *,
         live: LiveSessions,
         tracked: bool,
+        hours: CallingHours,
     ) -> None:
         self.run = run
         self.store = store
@@ -115,6 +119,8 @@ class RowSender:
         self.run_id = run_id
         self.live = live
         self.tracked = tracked
+        self.hours = hours
+        self.gate = frequency_gate(run.campaign)
         reconcile = run.campaign.reconcile
         self.token_key = reconcile.token_key if reconcile.token else None
 
@@ -123,7 +129,7 @@ class RowSender:
 
     async def send(self, target: Target) -> None:
         """Wait for room under the live-call cap, then claim, send and record."""
-        if self.run.stop.requested:
+        if self.run.stop.requested or self._outside_hours(target):
             return
         await self.live.acquire()
         started = False
@@ -137,7 +143,7 @@ class RowSender:
         """Claim, send, record; True when a session may exist (its live slot stays taken).
         A stop at any point leaves the row as it should be."""
         run = self.run
-        if run.stop.requested:
+        if run.stop.requested or self._outside_hours(target):
             return False
         token = new_token() if self.token_key is not None else None
         custom_data = target.custom_data
@@ -150,12 +156,18 @@ class RowSender:
                 token=token,
                 custom_data=custom_data,
                 now=run.options.clock(),
+                local_hour=self.hours.local_hour(target),
                 redial_uncertain=run.options.redial_uncertain,
+                phone=target.phone,
+                gate=self.gate,
             )
         )
         if isinstance(claimed, state.Refused):
             if claimed.stopped:
                 run.request_stop(operator=claimed.reason)
+            elif claimed.until is not None:
+                run.stats.deferred += 1
+                self.store.defer(target.key, claimed.until, "frequency")
             return False
         if run.stop.requested:
             await self.store.release(
@@ -175,6 +187,9 @@ class RowSender:
                 # Stopping while this row waits to retry: nothing was started, so it stays
                 # pending for the next run instead of holding the stop up for its backoff.
                 return Retry("not sent: the run is stopping")
+            if self.hours.closed(target) is not None:
+                # The window closed while this row waited in a backoff: not now.
+                return Retry(OUTSIDE_HOURS)
             requests += 1
             return await run.throttle.run(lambda: self._timed(request), _is_throttled)
 
@@ -189,6 +204,8 @@ class RowSender:
         self.store.record_answer(
             target.key, number, answer, tracked=self.tracked, now=run.options.clock()
         )
+        if isinstance(outcome, Retry) and outcome.reason == OUTSIDE_HOURS:
+            self._outside_hours(target)
         status = _ROW_STATUS[answer.state]
         if status is state.Status.DISPATCHED and self.tracked:
             status = state.Status.LIVE
@@ -214,6 +231,20 @@ class RowSender:
             now=self.run.options.clock(),
         )
         return outcome
+
+    def _outside_hours(self, target: Target) -> bool:
+        """Defer (or expire) a row outside its calling window; True if it was."""
+        closed = self.hours.closed(target)
+        if closed is None:
+            return False
+        self.run.stats.deferred += 1
+        if closed.until == NEVER:
+            self.store.expire(
+                target.key, "no calling window left: past the campaign's end or the row's not_after"
+            )
+        else:
+            self.store.defer(target.key, closed.until, "window")
+        return True
 
     def _on_retry(self, outcome: Retry, wait_s: float) -> None:
         stats = self.run.stats

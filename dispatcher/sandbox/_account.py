@@ -66,10 +66,13 @@ class Account:
         application: int | str | None,
         rule: int | str | None,
         scenarios: tuple[int | str, ...] = (),
+        *,
+        default_scenario: str | None = "campaign",
     ) -> None:
         """Create what a campaign names and the account lacks, so any campaign file can be
-        rehearsed with ``--sandbox``. A new rule gets the listed scenarios, or "campaign",
-        bound; existing rules and bindings are left as they are (an unbound rule stays
+        rehearsed with ``--sandbox``. A new rule gets the listed scenarios, or
+        ``default_scenario``, bound (None: nothing, for a campaign that uploads and binds its
+        own); existing rules and bindings are left as they are (an unbound rule stays
         unbound, to rehearse error 375)."""
         app = self._ensure_application(application)
         wanted = [self._ensure_scenario(item) for item in scenarios]
@@ -77,7 +80,9 @@ class Account:
             return
         rule_id = rule if isinstance(rule, int) else max(self.rules, default=0) + 1
         rule_name = rule if isinstance(rule, str) else f"rule-{rule}"
-        bound = {s.scenario_id for s in wanted} or {self._ensure_scenario("campaign").scenario_id}
+        if not wanted and default_scenario is not None:
+            wanted = [self._ensure_scenario(default_scenario)]
+        bound = {s.scenario_id for s in wanted}
         self.rules[rule_id] = Rule(rule_id, rule_name, app.application_id, bound)
 
     def _ensure_application(self, wanted: int | str | None) -> Application:

@@ -17,7 +17,7 @@ import csv
 import hashlib
 import ipaddress
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -78,6 +78,11 @@ class Rejection:
     key: str | None = None
     suppressed: bool = False
     """True when the only problem is the do-not-call list (counted apart from bad rows)."""
+
+
+ZoneResolver = Callable[[str | None, str | None], str]
+"""(time-zone cell, E.164 phone) → the zones a row is called in, as stored (``"A|B"``);
+``ValueError`` with the reason when there is no way to know (the row is rejected)."""
 
 
 class _Unsendable(Exception):
@@ -158,6 +163,7 @@ class TargetReader:
         *,
         resume: ReadPosition | None = None,
         reserve_bytes: int = 0,
+        zones: ZoneResolver | None = None,
     ) -> None:
         check_settings(settings, path)
         _check_room(settings, reserve_bytes, path)
@@ -179,7 +185,8 @@ class TargetReader:
         self._key_first = columns.phone is None or bool(
             columns.keys and columns.phone not in columns.keys
         )
-        self._has_overrides = columns.has_overrides
+        self._zones = zones
+        self._has_overrides = columns.has_overrides or zones is not None
         self._calling_hours = CallingHours(columns) if columns.has_calling_hours else None
 
     @property
@@ -313,6 +320,8 @@ class TargetReader:
             return Target(line, key, phone, custom_data)
         columns = self._columns
         timezone, not_before, not_after = self._read_calling_hours(fields)
+        if self._zones is not None:
+            timezone = self._zone_of(timezone, phone)
         return Target(
             line,
             key,
@@ -373,6 +382,14 @@ class TargetReader:
                 self._settings.reference_ip_column,
                 f"{value!r} is not an IPv4 or IPv6 address",
             ) from None
+
+    def _zone_of(self, value: str | None, phone: str | None) -> str:
+        assert self._zones is not None
+        try:
+            return self._zones(value, phone)
+        except ValueError as exc:
+            column = self._settings.timezone_column or self._settings.phone_column
+            raise _Unsendable(column, str(exc)) from None
 
     def _read_calling_hours(self, fields: list[str]) -> tuple[str | None, str | None, str | None]:
         if self._calling_hours is None:

@@ -17,10 +17,12 @@ readers use ``StateReader``.
 """
 
 from ._attempts import Answer, Claim, Claimed, ClaimResult, Gate, Refused, SessionEnd
+from ._contacts import FrequencyGate
 from ._reads import (
     ACCESS_URL_COLUMN,
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
+    ContactsReader,
     OpenAttempt,
     RejectRow,
     RowBrief,
@@ -31,6 +33,7 @@ from ._registrar import DueAt, Registrar
 from ._runs import Checkpoint, ControlMark, MinuteTotals, RunStart
 from ._schema import SENDABLE, AttemptState, Status
 from ._store import (
+    ContactHistory,
     ScratchRegistration,
     Store,
     abandon_in_flight_now,
@@ -50,8 +53,11 @@ __all__ = [
     "Claim",
     "ClaimResult",
     "Claimed",
+    "ContactHistory",
+    "ContactsReader",
     "ControlMark",
     "DueAt",
+    "FrequencyGate",
     "Gate",
     "MinuteTotals",
     "OpenAttempt",

@@ -11,15 +11,28 @@ from its claim until it is proven to have placed no call (refused, never sent, p
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ._schema import SENDABLE, AttemptState, Status
 from ._writer import RowOp
 
-Gate = Callable[[sqlite3.Connection, "Claim"], "Refused | None"]
-"""A per-claim check run inside the claim's transaction (the frequency cap)."""
+
+class Gate(Protocol):
+    """A per-claim check run inside the claim's transaction (the frequency cap)."""
+
+    def __call__(self, conn: sqlite3.Connection, claim: Claim) -> Refused | None: ...
+
+    def undo(self, conn: sqlite3.Connection, claim: Claim) -> None:
+        """The claim was let through but did not happen: take back what the check recorded."""
+
+
+FORGET_CALL = "DELETE FROM contacts.calls WHERE campaign = ? AND key = ? AND attempt = ?"
+"""An attempt that placed nothing gives its call back to the contact history."""
+CALL_OUTCOME = (
+    "UPDATE contacts.calls SET outcome = ? WHERE campaign = ? AND key = ? AND attempt = ?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,7 @@ class Claim(RowOp):
         "key",
         "local_hour",
         "now",
+        "phone",
         "redial_uncertain",
         "run",
         "token",
@@ -75,9 +89,11 @@ class Claim(RowOp):
         now: float,
         local_hour: int | None = None,
         redial_uncertain: bool = False,
+        phone: str | None = None,
         gate: Gate | None = None,
     ) -> None:
         self.key = key
+        self.phone = phone
         self.run = run
         self.token = token
         self.custom_data = custom_data
@@ -102,6 +118,10 @@ class Claim(RowOp):
         gated = [claim.gate(conn, claim) if claim.gate else None for claim in claims]
         open_claims = [claim for claim, refusal in zip(claims, gated, strict=True) if not refusal]
         taken = _take_rows(conn, open_claims)
+        if len(taken) < len(open_claims):
+            for claim in set(open_claims) - set(taken):
+                if claim.gate is not None:
+                    claim.gate.undo(conn, claim)
         conn.executemany(_INSERT_ATTEMPT, [claim._attempt_params() for claim in taken])
         numbers = _attempt_numbers(conn, [claim.key for claim in taken])
         return [
@@ -212,9 +232,18 @@ _ATTEMPT_ANSWER = (
 )
 
 
-def answer(key: str, number: int, result: Answer, *, tracked: bool, now: float) -> Statements:
+def answer(
+    key: str,
+    number: int,
+    result: Answer,
+    *,
+    tracked: bool,
+    now: float,
+    contacts: str | None = None,
+) -> Statements:
     """Record StartScenarios' answer: the row goes live (or done when sessions are not followed),
-    failed, uncertain, or back to pending when certainly nothing was started."""
+    failed, uncertain, or back to pending when certainly nothing was started (its call then
+    leaves campaign ``contacts``' contact history)."""
     row_status = {
         AttemptState.STARTED: Status.LIVE if tracked else Status.DISPATCHED,
         AttemptState.FAILED: Status.FAILED,
@@ -237,6 +266,9 @@ def answer(key: str, number: int, result: Answer, *, tracked: bool, now: float) 
         number,
     )
     row = (row_status.value, result.error_code, result.error, key, number)
+    if contacts is not None and result.state in (AttemptState.FAILED, AttemptState.UNSENT):
+        forget = (contacts, key, number)
+        return Statements(key, (_ATTEMPT_ANSWER, row_sql, FORGET_CALL), (attempt, row, forget))
     return Statements(key, (_ATTEMPT_ANSWER, row_sql), (attempt, row))
 
 
@@ -267,7 +299,9 @@ _ROW_END = (
 )
 
 
-def session_ended(key: str, number: int, end: SessionEnd) -> Statements:
+def session_ended(
+    key: str, number: int, end: SessionEnd, *, contacts: str | None = None
+) -> Statements:
     """Record a session's end; the row is done, or waits for its next attempt."""
     attempt = (
         end.ended_at,
@@ -285,6 +319,9 @@ def session_ended(key: str, number: int, end: SessionEnd) -> Statements:
         row: tuple[Any, ...] = (Status.DISPATCHED.value, end.outcome, 0.0, None, key, number)
     else:
         row = (Status.WAITING.value, end.outcome, end.next_due_at, "redial", key, number)
+    if contacts is not None:
+        outcome = (end.outcome, contacts, key, number)
+        return Statements(key, (_ATTEMPT_END, _ROW_END, CALL_OUTCOME), (attempt, row, outcome))
     return Statements(key, (_ATTEMPT_END, _ROW_END), (attempt, row))
 
 
@@ -297,6 +334,17 @@ _DEFER = (
 def defer(key: str, until: float, reason: str) -> Statements:
     """The row may not be called before ``until`` (a calling window, a frequency cap)."""
     return Statements(key, (_DEFER,), ((until, reason, key),))
+
+
+_EXPIRE = (
+    "UPDATE rows SET status = 'expired', error = ? "
+    "WHERE key = ? AND status IN ('pending', 'waiting')"
+)
+
+
+def expire(key: str, why: str) -> Statements:
+    """The row can never be called again (no calling window left for it)."""
+    return Statements(key, (_EXPIRE,), ((why, key),))
 
 
 _FOUND_ATTEMPT = (
@@ -329,9 +377,13 @@ _ABSENT_ROW = (
 )
 
 
-def proven_absent(key: str, number: int, why: str) -> Statements:
+def proven_absent(key: str, number: int, why: str, *, contacts: str | None = None) -> Statements:
     """An uncertain attempt placed no call (history proved it): the row may be sent again."""
-    return Statements(key, (_ABSENT_ATTEMPT, _ABSENT_ROW), ((why, key, number), (why, key, number)))
+    sql: tuple[str, ...] = (_ABSENT_ATTEMPT, _ABSENT_ROW)
+    params: tuple[tuple[Any, ...], ...] = ((why, key, number), (why, key, number))
+    if contacts is not None:
+        sql, params = (*sql, FORGET_CALL), (*params, (contacts, key, number))
+    return Statements(key, sql, params)
 
 
 _HANGUP = "UPDATE attempts SET hangup = ? WHERE key = ? AND number = ?"

@@ -167,6 +167,14 @@ class StateReader:
     def checkpoint(self) -> Checkpoint | None:
         return read_checkpoint(self._conn)
 
+    def last_generation(self) -> int:
+        """The newest generation any row or run belongs to (0: none yet)."""
+        row = self._conn.execute(
+            "SELECT max(coalesce((SELECT max(gen) FROM rows), 0), "
+            "coalesce((SELECT max(gen) FROM runs), 0))"
+        ).fetchone()
+        return int(row[0])
+
     # ---- counts ----
 
     def totals(self, gen: int) -> dict[str, int]:
@@ -335,6 +343,16 @@ class StateReader:
         ).fetchall()
         return [(_target(row), float(row[-1]), str(row[1])) for row in rows]
 
+    def uncertain_rows(self, gen: int, *, up_to_line: int, after: str, limit: int) -> list[Target]:
+        """Uncertain rows of ``gen`` (for ``--redial-uncertain``), by key after ``after``."""
+        rows = self._conn.execute(
+            "SELECT line, key, phone, custom_data, rule, reference_ip, server_location, timezone, "
+            "not_before, not_after FROM rows WHERE status = 'uncertain' AND gen = ? "
+            "AND line <= ? AND key > ? ORDER BY key LIMIT ?",
+            (gen, up_to_line, after, limit),
+        ).fetchall()
+        return [_target(row) for row in rows]
+
     def open_attempts(
         self, state: AttemptState, *, after: tuple[float, str, int], limit: int
     ) -> list[OpenAttempt]:
@@ -412,3 +430,34 @@ def _target(row: Sequence[Any]) -> Target:
         not_before=not_before,
         not_after=not_after,
     )
+
+
+Call = tuple[float, str | None]
+
+
+class ContactsReader:
+    """A read-only view of a shared contact history (for ``validate`` and dry runs)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect(path, read_only=True)
+
+    def __enter__(self) -> ContactsReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._conn.close()
+
+    def calls(
+        self, phones: Sequence[str], since: float
+    ) -> dict[str, list[tuple[float, str | None]]]:
+        """Each phone's calls since ``since``: (time, outcome)."""
+        found: dict[str, list[tuple[float, str | None]]] = {}
+        for start in range(0, len(phones), 500):
+            part = phones[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for phone, at, outcome in self._conn.execute(
+                f"SELECT phone, at, outcome FROM calls WHERE phone IN ({marks}) AND at > ?",  # noqa: S608 - only ? marks
+                (*part, since),
+            ):
+                found.setdefault(phone, []).append((at, outcome))
+        return found

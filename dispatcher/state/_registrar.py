@@ -19,7 +19,8 @@ from dispatcher.source import Rejection, Target
 from ._schema import SENDABLE, Status
 
 DueAt = Callable[[Target], float]
-"""When a new row may first be sent (epoch seconds; 0 = now). The schedule's opening."""
+"""When a new row may first be sent (epoch seconds; 0 = now; inf = never): the schedule's
+next opening for it."""
 
 
 class _Known(NamedTuple):
@@ -49,13 +50,22 @@ def _phone_owner(conn: sqlite3.Connection, gen: int, phone: str, key: str) -> in
 
 _INSERT = (
     "INSERT INTO rows (key, line, gen, phone, custom_data, rule, reference_ip, server_location, "
-    "timezone, not_before, not_after, status, due_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
+    "timezone, not_before, not_after, status, due_at, wait_reason) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _REFRESH = (
     "UPDATE rows SET line = ?, gen = ?, phone = ?, custom_data = ?, rule = ?, reference_ip = ?, "
     "server_location = ?, timezone = ?, not_before = ?, not_after = ? WHERE key = ?"
 )
+
+
+def _first(due: float, now: float) -> tuple[str, float, str | None]:
+    """A new row's status, due time and wait reason."""
+    if due == float("inf"):
+        return Status.EXPIRED.value, 0.0, "window"
+    if due > now:
+        return Status.WAITING.value, due, "window"
+    return Status.PENDING.value, 0.0, None
 
 
 def _sendable_fields(target: Target) -> tuple[object, ...]:
@@ -99,7 +109,15 @@ class Registrar:
                 continue
             if previous.status is None:
                 first = self.due_at(item) if self.due_at is not None else 0.0
-                inserts.append((item.key, item.line, self.gen, *_sendable_fields(item), first))
+                inserts.append(
+                    (
+                        item.key,
+                        item.line,
+                        self.gen,
+                        *_sendable_fields(item),
+                        *_first(first, self.now),
+                    )
+                )
                 if first <= self.now:
                     due.append(item)
             else:

@@ -37,6 +37,8 @@ class Status(StrEnum):
     """Done: the scenario started and no further attempt is due (see ``outcome``)."""
     FAILED = "failed"
     UNCERTAIN = "uncertain"
+    EXPIRED = "expired"
+    """Never sent and never will be: past the campaign's end or the row's ``not_after``."""
     REJECTED = "rejected"
     SUPPRESSED = "suppressed"
 

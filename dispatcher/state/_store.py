@@ -14,12 +14,13 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dispatcher.source import Rejection, Target
 
-from . import _attempts, _runs
+from . import _attempts, _contacts, _runs
 from ._attempts import Answer, Claim, ClaimResult, SessionEnd
 from ._registrar import Registrar
 from ._runs import Checkpoint, MinuteTotals, RunStart
@@ -30,8 +31,10 @@ from ._writer import StateWriter
 class Store:
     """Writes of one run (see the module docstring). Made by ``open_store``."""
 
-    def __init__(self, writer: StateWriter) -> None:
+    def __init__(self, writer: StateWriter, contacts: str | None = None) -> None:
         self._writer = writer
+        self._contacts = contacts
+        """The campaign's name in the shared contact history, when it keeps one."""
 
     def __repr__(self) -> str:
         return f"<Store {self._writer!r}>"
@@ -69,24 +72,31 @@ class Store:
         self, key: str, number: int, answer: Answer, *, tracked: bool, now: float
     ) -> None:
         """What StartScenarios answered (committed with the next group)."""
-        self._writer.submit(_attempts.answer(key, number, answer, tracked=tracked, now=now))
+        self._writer.submit(
+            _attempts.answer(key, number, answer, tracked=tracked, now=now, contacts=self._contacts)
+        )
 
     async def release(self, key: str, number: int, why: str, now: float) -> None:
         """A claimed attempt whose request never left: the row is pending again."""
         unsent = Answer(AttemptState.UNSENT, 0, error=why)
-        await self._writer.run(_attempts.answer(key, number, unsent, tracked=False, now=now))
+        await self._writer.run(
+            _attempts.answer(key, number, unsent, tracked=False, now=now, contacts=self._contacts)
+        )
 
     def record_end(self, key: str, number: int, end: SessionEnd) -> None:
-        self._writer.submit(_attempts.session_ended(key, number, end))
+        self._writer.submit(_attempts.session_ended(key, number, end, contacts=self._contacts))
 
     def defer(self, key: str, until: float, reason: str) -> None:
         self._writer.submit(_attempts.defer(key, until, reason))
+
+    def expire(self, key: str, why: str) -> None:
+        self._writer.submit(_attempts.expire(key, why))
 
     def record_found(self, key: str, number: int, session_id: int, *, tracked: bool) -> None:
         self._writer.submit(_attempts.found_in_history(key, number, session_id, tracked=tracked))
 
     def record_absent(self, key: str, number: int, why: str) -> None:
-        self._writer.submit(_attempts.proven_absent(key, number, why))
+        self._writer.submit(_attempts.proven_absent(key, number, why, contacts=self._contacts))
 
     def record_hangup(self, key: str, number: int, result: str) -> None:
         self._writer.submit(_attempts.hangup(key, number, result))
@@ -118,12 +128,24 @@ class Store:
         await self._writer.run(lambda conn: None)
 
 
+@dataclass(frozen=True, slots=True)
+class ContactHistory:
+    """A shared contact history file and the name this campaign's calls are recorded under."""
+
+    path: Path
+    campaign: str
+
+
 @asynccontextmanager
-async def open_store(path: Path) -> AsyncIterator[Store]:
-    """The run's store on ``path`` (created if new); everything is committed when it closes."""
-    writer = StateWriter(path, asyncio.get_running_loop())
+async def open_store(path: Path, contacts: ContactHistory | None = None) -> AsyncIterator[Store]:
+    """The run's store on ``path`` (created if new); everything is committed when it closes.
+    With ``contacts``, the shared contact history is attached to it (frequency caps)."""
+    prepare = None
+    if contacts is not None:
+        prepare = functools.partial(_contacts.attach, path=contacts.path)
+    writer = StateWriter(path, asyncio.get_running_loop(), prepare)
     try:
-        yield Store(writer)
+        yield Store(writer, contacts.campaign if contacts else None)
     finally:
         await writer.close()
 
