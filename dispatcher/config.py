@@ -102,6 +102,24 @@ def _positive(value: Any, where: str, base: Path) -> float:
     return number
 
 
+TOKEN_LIFETIME_S = (30, 3595)
+"""What ``api.token_lifetime_s`` may be: a token is re-signed when a fifth of its life is left,
+so below 30 s signing would dominate; the API refuses ``exp`` beyond ``iat + 3600`` and ``iat``
+is back-dated 5 s (auth.CLOCK_SKEW_S)."""
+
+
+def _token_lifetime(value: Any, where: str, base: Path) -> float:
+    number = _positive(value, where, base)
+    low, high = TOKEN_LIFETIME_S
+    if not low <= number <= high:
+        raise ConfigError(
+            f"{where} = {value!r} is out of range: use {low} to {high} seconds (the API "
+            f"refuses tokens valid for more than an hour; below {low} s the tool would spend "
+            "its time signing)"
+        )
+    return number
+
+
 def _opt_positive(value: Any, where: str, base: Path) -> float | None:
     return None if value is None else _positive(value, where, base)
 
@@ -216,7 +234,7 @@ class ApiSettings:
     ca_bundle: Path | None = _setting(None, _opt_path)
     connect_timeout_s: float = _setting(10.0, _positive)
     request_timeout_s: float = _setting(30.0, _positive)
-    token_lifetime_s: float = _setting(600.0, _positive)
+    token_lifetime_s: float = _setting(600.0, _token_lifetime)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ class ExitCode(IntEnum):
     """The campaign is stopped or paused by an operator: nothing is sent until ``resume``."""
     INTERNAL_ERROR = 70
     """A bug: please report it with the log."""
+    BROKEN_PIPE = 141
+    """stdout's reader went away (``status … | head -2``): 128 + SIGPIPE, as the shell reports
+    any filter that SIGPIPE ended; nothing else is wrong."""
 
 
 class DispatcherError(Exception):
@@ -55,8 +58,10 @@ class ApiError(DispatcherError):
     """The API answered with an error envelope ``{"error": {"code", "msg"}}``."""
 
     def __init__(self, code: int, message: str, hint: str = "") -> None:
-        text = f"Voximplant API error {code}: {message.rstrip('.')}"
-        super().__init__(f"{text}. {hint}" if hint else text)
+        # Code 0: no API error code (no answer, TLS, an unreadable body): not "API error 0".
+        head = f"Voximplant API error {code}" if code else "Voximplant API"
+        text = f"{head}: {message.rstrip('.')}"
+        super().__init__(f"{text}. {hint[:1].upper()}{hint[1:]}" if hint else text)
         self.code = code
         self.message = message
         self.hint = hint

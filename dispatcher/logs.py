@@ -90,6 +90,10 @@ class Redaction:
     def value(self, value: Any) -> Any:
         if value is None or isinstance(value, bool | int | float):
             return value  # numbers are counts, ids and durations, never phone numbers
+        if isinstance(value, Mapping):
+            return {str(key): self.value(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(item) for item in value]
         return self.text(str(value))
 
 
@@ -150,24 +154,46 @@ class HumanFormatter(_ScrubbingFormatter):
         return line if exception is None else f"{line}\n{exception}"
 
 
+_RESERVED = frozenset({"ts", "level", "logger", "event", "exc"})
+
+
+def _json_document(
+    head: tuple[float, str, str, str], fields: Mapping[str, Any], exception: str | None = None
+) -> str:
+    created, level, logger, event = head
+    document: dict[str, Any] = {"ts": _iso(created), "level": level, "logger": logger}
+    document["event"] = event
+    for name, value in fields.items():
+        document[f"field_{name}" if name in _RESERVED else name] = value
+    if exception is not None:
+        document["exc"] = exception
+    return json.dumps(document, ensure_ascii=False, default=str)
+
+
 class JsonFormatter(_ScrubbingFormatter):
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``event``, then the fields."""
 
-    RESERVED: ClassVar[frozenset[str]] = frozenset({"ts", "level", "logger", "event", "exc"})
+    RESERVED: ClassVar[frozenset[str]] = _RESERVED
 
     def format(self, record: logging.LogRecord) -> str:
         message, fields, exception = self.parts(record)
-        document: dict[str, Any] = {
-            "ts": _iso(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": message,
-        }
-        for name, value in fields.items():
-            document[f"field_{name}" if name in self.RESERVED else name] = value
-        if exception is not None:
-            document["exc"] = exception
-        return json.dumps(document, ensure_ascii=False, default=str)
+        head = (record.created, record.levelname.lower(), record.name, message)
+        return _json_document(head, fields, exception)
+
+
+def json_event(
+    name: str,
+    fields: Mapping[str, Any],
+    redaction: Redaction | None = None,
+    *,
+    logger: str = "dispatcher",
+    level: str = "info",
+) -> str:
+    """One event shaped like a JSON log line, for what a command prints on stdout under
+    ``--log-format json``. ``redaction`` None: the fields are the tool's own facts (a summary),
+    written as they are, like ``summary.json``."""
+    shown = fields if redaction is None else redaction.fields(fields)
+    return _json_document((time.time(), level, logger, name), shown)
 
 
 class StderrHandler(logging.Handler):
@@ -240,6 +266,7 @@ __all__ = [
     "configure",
     "current_handler",
     "event",
+    "json_event",
     "mask_phone",
     "reset",
 ]

@@ -8,6 +8,11 @@ the previous file when a run fails, which is what an alert on a job that stopped
 
     time() - vox_dispatch_last_success_timestamp_seconds > 2 * 3600
 
+Every value is a gauge, named for what it is: the campaign as it stands (``rows``,
+``outcomes``, ``calls_cost``) or the last run (``last_run_*``). Nothing is a counter: a file
+rewritten by each run cannot keep a count that only grows, and a per-run count typed as a
+counter would make ``rate()`` invent resets.
+
 Hand-written on purpose: the format is simple and the package needs no client library for it.
 """
 
@@ -24,14 +29,23 @@ from typing import Any
 
 PREFIX = "vox_dispatch"
 SUCCESS_CODES = frozenset({0, 1})
-"""Exit codes that count as a working job: 1 means the run finished, with rows to look at."""
+"""Exit codes that count as a working job: 1 means the run finished, with rows to look at.
+6 (no valid row, or an empty input) is not one: nothing could be sent."""
 
-_COUNTERS = (
-    ("requests", "requests", "StartScenarios requests sent by the last run."),
-    ("retries", "retries", "Requests re-sent by the last run (429s included)."),
-    ("http_429", "throttled_429", "429 Too Many Requests answers in the last run."),
-    ("token_refreshes", "token_refreshes", "Tokens re-signed during the last run."),
+_LAST_RUN = (
+    ("last_run_sent", "sent_now", "Rows the last run sent a StartScenarios for."),
+    ("last_run_requests", "requests", "StartScenarios requests of the last run (retries too)."),
+    ("last_run_retries", "retries", "Requests the last run sent again (429s included)."),
+    ("last_run_http_429", "throttled_429", "429 Too Many Requests answers in the last run."),
+    ("last_run_token_refreshes", "token_refreshes", "Tokens re-signed during the last run."),
+    ("last_run_history_requests", "history_requests", "GetCallHistory requests of the last run."),
+    (
+        "last_run_live_sessions_peak",
+        "live_sessions_peak",
+        "Most calls of this campaign live at once during the last run.",
+    ),
 )
+_QUANTILES = (("0.5", "latency_p50_s"), ("0.95", "latency_p95_s"), ("0.99", "latency_p99_s"))
 
 
 def _label(value: str) -> str:
@@ -63,21 +77,34 @@ class _Text:
         self.sample(name, value)
 
 
-def _run_families(text: _Text, summary: Mapping[str, Any]) -> None:
-    text.family("rows", "gauge", "Rows of the last run's input by status.")
+def _campaign_families(text: _Text, summary: Mapping[str, Any]) -> None:
+    text.family("rows", "gauge", "Rows of the campaign's input by status (after the last run).")
     for status, count in summary.get("totals", {}).items():
         text.sample("rows", int(count), status=str(status))
-    for name, key, help_text in _COUNTERS:
-        text.family(f"{name}_total", "counter", help_text)
-        text.sample(f"{name}_total", int(summary.get(key) or 0))
-    histogram: Mapping[str, int] = summary.get("latency_histogram_s") or {}
-    if histogram:
-        name = "request_duration_seconds"
-        text.family(name, "histogram", "StartScenarios latency in the last run.")
-        for bound, count in histogram.items():
-            text.sample(f"{name}_bucket", int(count), le=bound)
-        text.sample(f"{name}_sum", float(summary.get("latency_sum_s") or 0.0))
-        text.sample(f"{name}_count", int(histogram.get("+Inf", 0)))
+    outcomes: Mapping[str, int] = summary.get("outcomes") or {}
+    if outcomes:
+        text.family("outcomes", "gauge", "Rows whose calls are over, by their last outcome.")
+        for outcome, count in outcomes.items():
+            text.sample("outcomes", int(count), outcome=str(outcome))
+    if summary.get("cost_total") is not None:
+        text.gauge(
+            "calls_cost",
+            float(summary["cost_total"]),
+            "What the campaign's ended calls cost (account currency).",
+        )
+
+
+def _run_families(text: _Text, summary: Mapping[str, Any]) -> None:
+    for name, key, help_text in _LAST_RUN:
+        if key in summary:
+            text.gauge(name, int(summary.get(key) or 0), help_text)
+    latencies = [(q, summary.get(key)) for q, key in _QUANTILES]
+    if any(value is not None for _, value in latencies):
+        name = "last_run_latency_seconds"
+        text.family(name, "gauge", "StartScenarios latency percentiles of the last run.")
+        for quantile, value in latencies:
+            if value is not None:
+                text.sample(name, float(value), quantile=quantile)
     text.gauge(
         "last_run_duration_seconds", float(summary.get("elapsed_s") or 0.0), "Last run's length."
     )
@@ -94,11 +121,16 @@ def render(
     """The file's text for one run; ``summary`` is None when the run failed before starting."""
     text = _Text(campaign)
     if summary is not None:
+        _campaign_families(text, summary)
         _run_families(text, summary)
     succeeded = exit_code in SUCCESS_CODES
     text.gauge("last_run_timestamp_seconds", now, "When the last run ended (Unix time).")
     text.gauge("last_run_exit_code", exit_code, "The last run's exit code (see the README).")
-    text.gauge("last_run_success", int(succeeded), "1 if the last run finished (exit 0 or 1).")
+    text.gauge(
+        "last_run_success",
+        int(succeeded),
+        "1 if the last run finished and could send (exit 0 or 1); 0 otherwise, 6 included.",
+    )
     if succeeded:
         last_success = now
     if last_success is not None:

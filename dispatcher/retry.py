@@ -65,13 +65,17 @@ class _Wait:
 
 
 class _GiveUp:
-    """Give up at the request limit, or when the next wait would break the per-row wait budget."""
+    """Give up at the request limit, when the next wait would break the per-row wait budget,
+    or once the caller is stopping (waiting to try again would only burn attempts)."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, stopping: Callable[[], bool] | None) -> None:
         self._policy = policy
+        self._stopping = stopping
 
     def __call__(self, state: RetryCallState) -> bool:
         if state.attempt_number >= self._policy.max_attempts:
+            return True
+        if self._stopping is not None and self._stopping():
             return True
         return state.idle_for + state.upcoming_sleep > self._policy.max_total_wait_s
 
@@ -81,11 +85,13 @@ async def send_with_retry(
     policy: RetryPolicy,
     sleep: Sleep,
     on_retry: Callable[[Retry, float], None] | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> tuple[R, int]:
     """Run ``attempt`` until its outcome is not ``Retry`` or the policy gives up.
 
     Returns the last outcome (a ``Retry`` when the budget ran out) and the number of attempts.
-    ``on_retry(outcome, wait_s)`` is told about each wait before it starts.
+    ``on_retry(outcome, wait_s)`` is told about each wait before it starts; once ``stopping()``
+    is true, the last ``Retry`` is returned instead of waiting again.
     """
     # Almost every row is answered at the first attempt: building tenacity's machinery for it
     # cost more CPU than the HTTP request. Only a first ``Retry`` enters the retry loop, which
@@ -93,7 +99,7 @@ async def send_with_retry(
     first = await attempt()
     if not isinstance(first, Retry):
         return first, 1
-    return await _retry_after_first(first, attempt, policy, sleep, on_retry)
+    return await _retry_after_first(first, attempt, policy, sleep, on_retry, stopping=stopping)
 
 
 async def _retry_after_first(
@@ -102,6 +108,8 @@ async def _retry_after_first(
     policy: RetryPolicy,
     sleep: Sleep,
     on_retry: Callable[[Retry, float], None] | None,
+    *,
+    stopping: Callable[[], bool] | None,
 ) -> tuple[R, int]:
 
     def before_sleep(state: RetryCallState) -> None:
@@ -111,7 +119,7 @@ async def _retry_after_first(
 
     retrying = AsyncRetrying(
         sleep=sleep,
-        stop=_GiveUp(policy),
+        stop=_GiveUp(policy, stopping),
         wait=_Wait(policy),
         retry=retry_if_result(lambda outcome: isinstance(outcome, Retry)),
         before_sleep=before_sleep,

@@ -33,6 +33,8 @@ FORMULA_STARTS = "=+-@\t\r"
 # Quotes already in front count too, so that guarding stays reversible (see ``restore``).
 _GUARDED = re.compile(f"{GUARD}*[{re.escape(FORMULA_STARTS)}]")
 _E164 = re.compile(r"\+[0-9]{1,15}")
+_FIRST = frozenset(FORMULA_STARTS + GUARD)
+_PLAIN_TYPES = (int, float, type(None))
 
 
 def _needs_guard(text: str) -> bool:
@@ -53,7 +55,16 @@ def neutralise(value: object) -> object:
 
 def neutralise_row(row: Sequence[object]) -> list[object]:
     """Every cell of one CSV row (or header) through ``neutralise``."""
-    return [neutralise(value) for value in row]
+    cells = list(row)
+    # The hot path of results.csv (a million rows): most cells are numbers, None or text that
+    # cannot start a formula, and are kept without a call.
+    for index, value in enumerate(cells):
+        if isinstance(value, str):
+            if value[:1] in _FIRST:
+                cells[index] = neutralise(value)
+        elif type(value) not in _PLAIN_TYPES:  # bool and other objects: neutralise knows them
+            cells[index] = neutralise(value)
+    return cells
 
 
 def restore(cell: str) -> str:

@@ -3,7 +3,8 @@
 Owns the validation report. It runs the very same reader and the very same registration
 (duplicates included) as a real run, against a throw-away database, so what it calls valid
 is what a run would send; and it reads the campaign's real state read-only to say how many
-of those a resumed run would skip as already done.
+of those a resumed run would skip as already done. Its lines show phone numbers and custom
+data as the log does (``logs.Redaction``): stdout often goes to the same log file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dispatcher import state
 from dispatcher.calling_hours import NEVER, CallingHours, contact_history, frequency_gate
 from dispatcher.campaign_input import open_targets
 from dispatcher.config import Campaign
+from dispatcher.logs import Redaction
 from dispatcher.source import Rejection, Target, TargetReader
 
 SHOWN_PROBLEMS = 10
@@ -45,25 +47,61 @@ class ValidationReport:
     def to_send(self) -> int:
         return self.valid - self.already_done
 
-    def lines(self) -> list[str]:
+    def lines(self, redaction: Redaction | None = None) -> list[str]:
+        """The report for people; numbers masked and custom data left out unless ``redaction``
+        (the log flags) says otherwise."""
+        shown = redaction or Redaction()
         out = [
             f"{self.rows} rows: {self.valid} valid ({self.to_send} to send, "
             f"{self.already_done} already done), {sum(self.rejected.values())} rejected, "
             f"{self.duplicates} duplicates, {self.suppressed} suppressed"
         ]
-        out += [f"  rejected {count} x: {reason}" for reason, count in self.rejected.most_common()]
+        out += [
+            f"  rejected {count} x: {shown.text(reason)}"
+            for reason, count in self.rejected.most_common()
+        ]
         if self.problems:
             out.append("first problems:")
             out += [
-                f"  line {line}" + (f", column {column!r}" if column else "") + f": {reason}"
+                f"  line {line}"
+                + (f", column {column!r}" if column else "")
+                + f": {shown.text(reason)}"
                 for line, column, reason in self.problems
             ]
         if self.hours is not None:
             out += self.hours.lines()
-        if self.samples:
-            out.append("custom data that would be sent (first rows):")
-            out += [f"  {sample}" for sample in self.samples]
-        return out
+        return out + self._sample_lines(shown)
+
+    def _sample_lines(self, shown: Redaction) -> list[str]:
+        if not self.samples:
+            return []
+        if not shown.custom_data:
+            return ["custom data that would be sent: not shown (--log-custom-data shows it)"]
+        return [
+            "custom data that would be sent (first rows):",
+            *(f"  {shown.text(sample)}" for sample in self.samples),
+        ]
+
+    def as_dict(self, redaction: Redaction | None = None) -> dict[str, object]:
+        """The same facts for machines (``--log-format json``), redacted the same way."""
+        shown = redaction or Redaction()
+        return {
+            "rows": self.rows,
+            "valid": self.valid,
+            "to_send": self.to_send,
+            "already_done": self.already_done,
+            "rejected": {shown.text(reason): n for reason, n in self.rejected.most_common()},
+            "duplicates": self.duplicates,
+            "suppressed": self.suppressed,
+            "problems": [
+                {"line": line, "column": column, "reason": shown.text(reason)}
+                for line, column, reason in self.problems
+            ],
+            "calling_hours": None if self.hours is None else self.hours.as_dict(),
+            "custom_data_samples": [shown.text(s) for s in self.samples]
+            if shown.custom_data
+            else None,
+        }
 
 
 def _note_rejection(report: ValidationReport, item: Rejection) -> None:
@@ -99,6 +137,15 @@ class CallingHoursCount:
                 f"the most restrictive windows apply), {self.zones['default']} default"
             )
         return out
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "now": self.now,
+            "window": self.window,
+            "over_cap": self.over_cap,
+            "expired": self.expired,
+            "zones": dict(self.zones),
+        }
 
 
 def _count_hours(

@@ -403,13 +403,14 @@ def test_metrics_file_parses_and_tracks_the_last_success(
     assert (
         parsed["vox_dispatch_rows"][("vox_dispatch_rows", (*demo, ("status", "dispatched")))] == 300
     )
-    histogram = parsed["vox_dispatch_request_duration_seconds"]
-    assert histogram[("vox_dispatch_request_duration_seconds_count", demo)] == 300
-    assert (
-        histogram[("vox_dispatch_request_duration_seconds_bucket", (*demo, ("le", "+Inf")))] == 300
-    )
-    assert parsed["vox_dispatch_retries"][("vox_dispatch_retries_total", demo)] == 0
-    assert parsed["vox_dispatch_http_429"][("vox_dispatch_http_429_total", demo)] == 0
+    latency = parsed["vox_dispatch_last_run_latency_seconds"]
+    assert set(latency) == {
+        ("vox_dispatch_last_run_latency_seconds", (*demo, ("quantile", q)))
+        for q in ("0.5", "0.95", "0.99")
+    }
+    assert parsed["vox_dispatch_last_run_requests"][("vox_dispatch_last_run_requests", demo)] == 300
+    assert parsed["vox_dispatch_last_run_retries"][("vox_dispatch_last_run_retries", demo)] == 0
+    assert parsed["vox_dispatch_last_run_http_429"][("vox_dispatch_last_run_http_429", demo)] == 0
     assert parsed["vox_dispatch_last_run_success"][("vox_dispatch_last_run_success", demo)] == 1
     finished = parsed["vox_dispatch_last_run_timestamp_seconds"]
     finished_at = finished[("vox_dispatch_last_run_timestamp_seconds", demo)]

@@ -17,6 +17,7 @@ from dispatcher.errors import DispatcherError, ExitCode
 
 from ._brakes import brake_command
 from ._inspect import report_command, status_command, validate_command
+from ._output import leave_quietly_on_broken_pipe, redaction_of, usage_errors_as_json, wants_json
 from ._parser import build_parser
 from ._run import run_command
 from ._setup import bind_command, init_command, sandbox_command
@@ -40,10 +41,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def _configure_logging(args: argparse.Namespace) -> logs.Redaction:
-    redaction = logs.Redaction(
-        unmask_phones=getattr(args, "log_unmasked_phones", False),
-        custom_data=getattr(args, "log_custom_data", False),
-    )
+    redaction = redaction_of(args)
     logs.configure(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         json_lines=getattr(args, "log_format", "human") == "json",
@@ -52,17 +50,35 @@ def _configure_logging(args: argparse.Namespace) -> logs.Redaction:
     return redaction
 
 
+def _report_error(
+    exc: DispatcherError, args: argparse.Namespace, redaction: logs.Redaction
+) -> None:
+    """One line on stderr: ``vox-dispatch: …``, or with JSON logs one event named after the
+    exit code (``config_error``, ``lock_held``, …)."""
+    if getattr(args, "log_format", "human") == "json":
+        name = ExitCode(exc.exit_code).name.lower()
+        logs.event(log, logging.ERROR, name, exit_code=int(exc.exit_code), message=str(exc))
+        return
+    print(f"vox-dispatch: {redaction.text(str(exc))}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (never raises for expected problems)."""
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    with usage_errors_as_json(wants_json(arguments)):
+        args = build_parser().parse_args(arguments)
     redaction = _configure_logging(args)
     try:
         return COMMANDS[args.command](args)
     except DispatcherError as exc:
-        print(f"vox-dispatch: {redaction.text(str(exc))}", file=sys.stderr)
+        _report_error(exc, args, redaction)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # stdout's reader stopped reading (``status | head -2``): not a failure of the command.
+        leave_quietly_on_broken_pipe()
+        return int(ExitCode.BROKEN_PIPE)
     except Exception:  # a bug: the traceback goes through the log's scrubbing, not raw
         log.exception("internal_error")
         return int(ExitCode.INTERNAL_ERROR)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
+from dispatcher import lock, logs
 from dispatcher.config import Campaign
 from dispatcher.errors import ConfigError, DispatcherError, ExitCode
 from dispatcher.report import (
@@ -23,12 +25,21 @@ from dispatcher.state import StateReader
 from dispatcher.validation import validate
 
 from ._campaign import campaign_of
+from ._output import Output
+
+log = logging.getLogger("dispatcher")
 
 
 def validate_command(args: argparse.Namespace) -> int:
     report = validate(campaign_of(args))
-    print("\n".join(report.lines()))
+    out = Output.of(args)
+    out.emit("validation", report.lines(out.redaction), report.as_dict(out.redaction))
     return ExitCode.OK if report.valid else ExitCode.NOTHING_VALID
+
+
+def _json_wanted(args: argparse.Namespace) -> bool:
+    """``--format json``, or JSON logs: then every line on stdout is JSON too."""
+    return bool(args.format == "json" or Output.of(args).json_lines)
 
 
 def _state_of(campaign: Campaign) -> StateReader:
@@ -41,11 +52,12 @@ def status_command(args: argparse.Namespace) -> int:
     campaign = campaign_of(args)
     with _state_of(campaign) as reader:
         status = campaign_status(reader)
+    if _json_wanted(args):
+        document = {"campaign": campaign.name, **(status or {"run": None})}
+        print(json.dumps(document, ensure_ascii=False))
+        return ExitCode.OK
     if status is None:
         print("no run recorded yet")
-        return ExitCode.OK
-    if args.format == "json":
-        print(json.dumps({"campaign": campaign.name, **status}, ensure_ascii=False))
         return ExitCode.OK
     for line in _status_lines(campaign.name, status):
         print(line)
@@ -144,18 +156,36 @@ def _html_report(args: argparse.Namespace) -> int:
                 f"{path}: cannot write the report ({exc.strerror}); give --html a path you "
                 "may write to"
             ) from None
-    if args.format == "json":
+    if _json_wanted(args):
         print(json.dumps({"campaign": campaign.name, "html": {"path": str(path), "bytes": size}}))
     else:
         print(f"HTML report: {size / 1000:,.0f} kB -> {path}")
     return ExitCode.OK
 
 
+def _say_if_a_run_is_going_on(campaign: Campaign) -> str | None:
+    """The files are still written (each atomically, under its own temporary name), but they
+    are a snapshot of a moving state: say so, and that the run rewrites them when it ends."""
+    running = lock.holder(campaign.output_dir)
+    if running is not None:
+        logs.event(
+            log,
+            logging.WARNING,
+            "run_in_progress",
+            holder=running,
+            message="a run of this campaign is going on: these files show the state now, and "
+            "the run rewrites them when it ends",
+        )
+    return running
+
+
 def report_command(args: argparse.Namespace) -> int:
     if args.html is not None:
         return _html_report(args)
-    report = _rebuild(campaign_of(args), args.with_access_urls)
-    if args.format == "json":
+    campaign = campaign_of(args)
+    running = _say_if_a_run_is_going_on(campaign)
+    report = {**_rebuild(campaign, args.with_access_urls), "run_in_progress": running}
+    if _json_wanted(args):
         print(json.dumps(report, ensure_ascii=False))
         return ExitCode.OK
     if report["summary"] is not None:

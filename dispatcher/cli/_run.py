@@ -8,7 +8,8 @@ import contextlib
 import logging
 import os
 import signal
-import sys
+from pathlib import Path
+from typing import Any
 
 from dispatcher import logs, state
 from dispatcher.config import Campaign
@@ -22,6 +23,7 @@ from dispatcher.scenario_setup import dry_run_notes
 from dispatcher.validation import validate_async
 
 from ._campaign import campaign_for
+from ._output import Output
 
 log = logging.getLogger("dispatcher")
 
@@ -48,15 +50,19 @@ def _hard_exit(run: CampaignRun) -> None:
         state.abandon_in_flight_now(
             run.campaign.state_path, "the run was killed while this request was in flight"
         )
-    print("interrupted twice: exiting now", file=sys.stderr)
+    logs.event(log, logging.WARNING, "exiting_now", reason="interrupted twice")
     os._exit(ExitCode.INTERRUPTED)
 
 
 class Display:
     """The progress display of one run: started with the run, stopped when it returns."""
 
-    def __init__(self, campaign: Campaign, *, quiet: bool, interval_s: float) -> None:
+    def __init__(
+        self, campaign: Campaign, *, quiet: bool, interval_s: float, json_lines: bool = False
+    ) -> None:
         self.mode = choose_mode(quiet=quiet)
+        if json_lines and self.mode is Mode.BAR:
+            self.mode = Mode.LINES  # JSON logs: progress as events, never a terminal bar
         self.total = None if self.mode is Mode.OFF else count_rows(campaign.csv)
         self.interval_s = interval_s
         self.progress: Progress | None = None
@@ -77,33 +83,57 @@ class Display:
             self.progress.close()
 
 
-def print_summary(summary: Summary) -> None:
-    print("\n".join(summary.lines()))
+def print_summary(summary: Summary, out: Output) -> None:
+    """The summary: its lines, or one ``summary`` event holding ``summary.json``'s dict."""
+    lines = summary.lines()
     uncertain = summary.totals.get(state.Status.UNCERTAIN.value)
     if uncertain:
-        print(
+        lines.append(
             f"{uncertain} rows are uncertain: their request was sent but no answer came "
             "back, so the call may have started. They are NOT re-sent; see `vox-dispatch status`."
         )
+    out.emit("summary", lines, {"summary": summary.as_dict()}, redact=False)
+
+
+def _write_metrics(
+    path: Path | None, campaign: str, exit_code: int, summary: dict[str, Any] | None
+) -> None:
+    """The metrics file, if asked for. A file that cannot be written is logged as an error and
+    does not change the run's exit code: the run itself went as its summary says."""
+    if path is None:
+        return
+    try:
+        write_metrics(path, campaign, exit_code, summary)
+    except OSError as exc:
+        logs.event(
+            log,
+            logging.ERROR,
+            "metrics_not_written",
+            path=path,
+            error=exc.strerror or str(exc),
+            message="check --metrics-file: its directory must exist or be creatable, and writable",
+        )
+        return
+    logs.event(log, logging.INFO, "metrics_written", path=path)
 
 
 async def run_command(args: argparse.Namespace) -> int:
     name = args.campaign.stem
+    out = Output.of(args)
     try:
         async with campaign_for(args) as campaign:
             name = campaign.name
             if getattr(args, "dry_run", False):
-                return await _dry_run(campaign)
+                return await _dry_run(campaign, out)
             summary = await _dispatch(campaign, args)
     except DispatcherError as error:
-        if args.metrics_file is not None and not isinstance(error, LockHeld):
+        if not isinstance(error, LockHeld):
             # The run that holds the lock owns the file; any other failure is this job's.
-            write_metrics(args.metrics_file, name, int(error.exit_code), None)
+            _write_metrics(args.metrics_file, name, int(error.exit_code), None)
         raise
-    print_summary(summary)
-    if args.metrics_file is not None:
-        write_metrics(args.metrics_file, campaign.name, summary.exit_code, summary.as_dict())
-        logs.event(log, logging.INFO, "metrics_written", path=args.metrics_file)
+    # The metrics first: a reader of stdout that went away must not cost the alerting.
+    _write_metrics(args.metrics_file, campaign.name, summary.exit_code, summary.as_dict())
+    print_summary(summary, out)
     return summary.exit_code
 
 
@@ -129,6 +159,7 @@ async def _dispatch(campaign: Campaign, args: argparse.Namespace) -> Summary:
         campaign,
         quiet=getattr(args, "quiet", True),
         interval_s=getattr(args, "progress_interval_s", 10.0),
+        json_lines=Output.of(args).json_lines,
     )
 
     def started(run: CampaignRun) -> None:
@@ -141,16 +172,24 @@ async def _dispatch(campaign: Campaign, args: argparse.Namespace) -> Summary:
         await display.stop()
 
 
-async def _dry_run(campaign: Campaign) -> int:
+async def _dry_run(campaign: Campaign, out: Output) -> int:
     report = await validate_async(campaign)
-    print("\n".join(report.lines()))
+    out.emit("validation", report.lines(out.redaction), report.as_dict(out.redaction))
     with CampaignLock(campaign.output_dir):
         pass  # a real run would stop here if another one held the campaign
     async with open_client(campaign) as client:
         for note in await dry_run_notes(client, campaign.target):
-            print(note)
+            out.emit("preflight", [note], {"note": note}, redact=False)  # the account, no rows
     if report.valid == 0:
-        print("dry run: no valid row: a run would send nothing")
+        out.emit(
+            "dry_run",
+            ["dry run: no valid row: a run would send nothing"],
+            {"would_send": 0, "exit_code": int(ExitCode.NOTHING_VALID)},
+        )
         return ExitCode.NOTHING_VALID
-    print(f"dry run: a run would send {report.to_send} rows now; nothing was sent")
+    out.emit(
+        "dry_run",
+        [f"dry run: a run would send {report.to_send} rows now; nothing was sent"],
+        {"would_send": report.to_send, "exit_code": int(ExitCode.OK)},
+    )
     return ExitCode.OK

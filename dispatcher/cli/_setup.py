@@ -12,22 +12,26 @@ from dispatcher.scenario_setup import set_up_scenarios
 from dispatcher.starter import starter_message, write_starter
 
 from ._campaign import campaign_for
+from ._output import Output
 
 
 def init_command(args: argparse.Namespace) -> int:
     write_starter(args.directory)
-    print(starter_message(args.directory))
+    message = starter_message(args.directory)
+    fields = {"directory": str(args.directory), "message": message}
+    Output.of(args).emit("starter_written", message.splitlines(), fields, redact=False)
     return ExitCode.OK
 
 
 async def bind_command(args: argparse.Namespace) -> int:
+    out = Output.of(args)
     async with campaign_for(args) as campaign, open_client(campaign) as client:
         if args.unbind:
             lines = await bind_scenarios(client, campaign.target, bind=False)
         else:
             lines = await set_up_scenarios(client, campaign.target)
         for line in lines:
-            print(line)
+            out.emit("bound", [line], {"message": line}, redact=False)  # the account, no rows
     return ExitCode.OK
 
 

@@ -102,6 +102,16 @@ def _waiting_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _not_read_lines(data: dict[str, Any]) -> list[str]:
+    not_read = data.get("not_read_yet") or 0
+    if not not_read:
+        return []
+    return [
+        f"  {not_read} not read yet (counted as pending: the next run reads and sends them); "
+        f"results.csv covers the {data['rows'] - not_read} rows read"
+    ]
+
+
 def summary_lines(data: dict[str, Any]) -> list[str]:
     """Human lines for a summary dict (a run's, or one read back from the state)."""
     width = max((len(status) for status in data["totals"]), default=0)
@@ -121,6 +131,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     return [
         head,
         *counts,
+        *_not_read_lines(data),
         *_outcome_lines(data),
         *_reconcile_lines(data),
         *_waiting_lines(data),

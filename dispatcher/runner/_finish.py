@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
 from dispatcher.config import Campaign
-from dispatcher.errors import ExitCode
+from dispatcher.errors import DispatcherError, ExitCode
 from dispatcher.logs import event
 from dispatcher.report import (
     SUMMARY_FILE,
@@ -17,9 +18,10 @@ from dispatcher.report import (
     write_run_report,
     write_summary,
 )
+from dispatcher.source import count_records
 from dispatcher.state import StateReader, Status, Store
 
-from ._control import CampaignRun
+from ._control import CampaignRun, RunMode
 
 log = logging.getLogger("dispatcher.runner")
 
@@ -53,6 +55,23 @@ def _ok_reason(totals: dict[str, int]) -> str:
     return "finished for now: " + ", ".join(p for p in parts if p)
 
 
+async def _not_read_yet(run: CampaignRun, registered: int) -> int:
+    """Rows of the file this run did not get to (stopped before reading all of it), so that
+    the totals still add up to the input: they are pending, and the next run reads them.
+
+    The file is counted (csv-aware, off the event loop) only when reading may have stopped
+    early; every record read is registered in the state as exactly one row or reject."""
+    reading_cut = not run.read_all or run.stop.requested
+    if run.options.mode is not RunMode.RUN or not reading_cut:
+        return 0
+    campaign = run.campaign
+    try:
+        records = await asyncio.to_thread(count_records, campaign.csv, campaign.columns)
+    except (DispatcherError, OSError):
+        return 0  # the file went away or changed beyond reading: nothing more to say
+    return max(0, records - registered)
+
+
 async def finish(
     run: CampaignRun,
     store: Store,
@@ -70,12 +89,13 @@ async def finish(
     with StateReader(campaign.state_path) as reader:
         facts = campaign_facts(reader, gen)
         totals: dict[str, int] = facts.pop("totals")
+        not_read = await _not_read_yet(run, sum(totals.values()))
+        totals[Status.PENDING.value] = totals.get(Status.PENDING.value, 0) + not_read
         code, reason = exit_code(run, totals)
         if code is ExitCode.OK and facts.get("next_due_at"):
             reason += f"; next due at {facts['next_due_at']}"
         if not run.read_all:
             reason += f" (reading stopped after line {run.last_line})"
-        done_before = max(0, run.stats.skipped)
         summary = Summary(
             campaign.name,
             run_id,
@@ -85,7 +105,8 @@ async def finish(
             reason,
             {
                 **stats_fields(run.stats),
-                "done_before": done_before,
+                "done_before": reader.done_before(gen, run_id),
+                "not_read_yet": not_read,
                 **facts,
                 **(extra or {}),
                 "peak_in_flight": run.limit.peak,
@@ -113,5 +134,7 @@ def log_finished(summary: Summary) -> None:
         exit_code=summary.exit_code,
         reason=summary.reason,
         elapsed_s=round(summary.elapsed_s, 3),
+        sent_now=summary.stats.get("sent_now"),
+        done_before=summary.stats.get("done_before"),
         **summary.totals,
     )

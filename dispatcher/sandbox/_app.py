@@ -3,8 +3,9 @@
 Order of work for an API request, and why:
 1. count it in flight (before anything else, so ``peak_in_flight`` measures the client);
 2. the account-wide cap answers 429 at once, without reading the body or checking the token;
-3. parameters are read, the token checked, the command looked up, the key's roles checked
-   (104 if they do not allow the command), the fault picked;
+3. parameters are read (a test's ``on_start_request`` hook sees each StartScenarios here, as it
+   arrives), the token checked, the command looked up, the key's roles checked (104 if they
+   do not allow the command), the fault picked;
 4. the global latency (plus a ``delay`` fault) elapses;
 5. the command runs (placing the call) and the answer is written, or the fault acts.
 """
@@ -72,6 +73,8 @@ async def _serve(request: web.Request, state: State) -> web.Response:
     params = await _read_params(request)
     cmd = request.match_info.get("cmd") or params.get("cmd", "")
     state.stats.requests[cmd or "<missing>"] += 1
+    if cmd == "StartScenarios" and state.on_start_request is not None:
+        state.on_start_request(params.get("script_custom_data", ""))
     try:
         state.verifier.check(request.headers.get("Authorization"))
         command = _command(cmd)

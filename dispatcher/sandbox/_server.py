@@ -120,6 +120,16 @@ class Sandbox:
         model.zone()  # an unknown zone fails here, not in a later GetCallHistory
         self._state.call_model = model
 
+    @property
+    def on_start_request(self) -> Callable[[str], None] | None:
+        """Called with the script_custom_data of each StartScenarios the moment it arrives,
+        before authentication, faults, latency or placing the call (a test's probe)."""
+        return self._state.on_start_request
+
+    @on_start_request.setter
+    def on_start_request(self, hook: Callable[[str], None] | None) -> None:
+        self._state.on_start_request = hook
+
     def session(self, call_session_history_id: int) -> LedgerEntry | None:
         """The current ledger entry of a placed session (it changes when hung up)."""
         return self._state.ledger.get(call_session_history_id)

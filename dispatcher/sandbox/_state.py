@@ -31,6 +31,8 @@ class State:
     media_scheme: str = "http"  # the one scheme the server speaks: access URLs must use it
     account_id: int = 1
     call_model: CallModel = field(default_factory=CallModel)
+    on_start_request: Callable[[str], None] | None = None
+    """A test's hook: called with each StartScenarios' script_custom_data as it arrives."""
 
     def media_url(self, token: str) -> str:
         """The access URL of the session with this token (served by the sandbox itself)."""

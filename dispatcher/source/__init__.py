@@ -11,7 +11,14 @@ a ``Target`` or a ``Rejection`` (``_reader``).
 from ._csvfile import DELIMITERS, FIELD_SIZE_LIMIT
 from ._phone import PhoneNormaliser, normalise_phone
 from ._position import FileSignature, ReadPosition, file_signature, fingerprint
-from ._reader import KEY_SEPARATOR, Rejection, Target, TargetReader, ZoneResolver
+from ._reader import (
+    KEY_SEPARATOR,
+    Rejection,
+    Target,
+    TargetReader,
+    ZoneResolver,
+    count_records,
+)
 
 __all__ = [
     "DELIMITERS",
@@ -24,6 +31,7 @@ __all__ = [
     "Target",
     "TargetReader",
     "ZoneResolver",
+    "count_records",
     "file_signature",
     "fingerprint",
     "normalise_phone",

@@ -9,6 +9,7 @@ complete record, from which a later read can go on. Lines and their bytes come f
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -65,6 +66,8 @@ class CsvFile:
         resume: ReadPosition | None = None,
     ) -> None:
         self.path = path
+        self._encoding = encoding
+        self._setting = setting
         if resume is not None and not (
             is_resumable(encoding) and resume.line >= resume.header_line
         ):
@@ -128,6 +131,8 @@ class CsvFile:
         line, row = first
         if isinstance(row, csv.Error):
             raise ConfigError(f"{self.path}: line {line}: cannot read the header: {row}")
+        if self._setting == "csv":  # the targets file: columns.encoding is its setting
+            _check_decoded(self.path, row, self._encoding)
         return line, _header_names(self.path, row)
 
     @property
@@ -163,6 +168,31 @@ class CsvFile:
 
     def close(self) -> None:
         self._lines.close()
+
+
+_ESCAPED_BYTES = re.compile("[\udc00-\udcff]+")
+_UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")
+
+
+def _check_decoded(path: Path, row: list[str], encoding: str) -> None:
+    """A header with bytes ``encoding`` cannot decode, or with NUL characters, means the whole
+    file is in another encoding (UTF-16 read as UTF-8) or not text at all: say which setting
+    fixes it instead of listing columns made of escaped bytes."""
+    text = ",".join(row)
+    escaped = _ESCAPED_BYTES.search(text)
+    if text.startswith(_UTF16_BOMS):
+        why = "it starts with a UTF-16 byte-order mark"
+    elif "\x00" in text:
+        why = "it has NUL bytes: UTF-16 or UTF-32 text, or not a CSV file at all"
+    elif escaped is not None:
+        shown = "".join(f"\\x{ord(char) - 0xDC00:02x}" for char in escaped.group()[:8])
+        why = f"bytes {shown} cannot be decoded: another encoding, or not a CSV file at all"
+    else:
+        return
+    raise ConfigError(
+        f"{path}: the header is not {encoding} text ({why}); set columns.encoding to the "
+        'file\'s real encoding (e.g. "utf-16", "cp1252" or "latin-1")'
+    )
 
 
 def _header_names(path: Path, row: list[str]) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -398,3 +398,11 @@ class TargetReader:
             return self._calling_hours(fields)
         except BadCell as bad:
             raise _Unsendable(bad.column, bad.reason) from None
+
+
+def count_records(path: Path, settings: CsvSettings) -> int:
+    """How many items a full read of ``path`` yields: its data records, counted the way the
+    reader reads them (a quoted line break does not end a record, blank lines are none).
+    Checks nothing else, so it costs one pass of the csv module over the file."""
+    with closing(CsvFile(path, settings.encoding, settings.delimiter, "csv")) as records:
+        return sum(1 for _ in records)

@@ -262,6 +262,17 @@ class StateReader:
         ).fetchone()[0]
         return float(median), float(cost)
 
+    def done_before(self, gen: int, run: int) -> int:
+        """Rows of ``gen`` that earlier runs called (or tried to) and ``run`` did not touch:
+        what a summary calls "already done before this run"."""
+        row = self._conn.execute(
+            "SELECT count(*) FROM rows r WHERE r.gen = ? AND r.attempts > 0 "
+            "AND r.status NOT IN ('pending', 'waiting') AND NOT EXISTS "
+            "(SELECT 1 FROM attempts a WHERE a.key = r.key AND a.run = ?)",
+            (gen, run),
+        ).fetchone()
+        return int(row[0])
+
     def attempt_funnel(self, gen: int) -> list[tuple[int, int, int]]:
         """(attempt number, rows that got it, of which ended reached ``answered``-like)."""
         return [
