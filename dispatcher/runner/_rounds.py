@@ -174,7 +174,7 @@ class Rounds:
         deadline = run.options.clock() + (run.options.max_runtime_s or float("inf"))
         while not run.stop.requested:
             await self._wait_for_due(following, deadline)
-            due, live = self._next(following)
+            due, live = await self._next(following)
             if run.stop.requested or (due is None and not live):
                 return
             if run.options.clock() >= deadline:
@@ -183,8 +183,11 @@ class Rounds:
             if due is not None and due <= run.options.clock():
                 await self._round(following, sender, None, ALL_LINES)
 
-    def _next(self, following: Following) -> tuple[float | None, int]:
-        """When the next waiting row is due, and how many sessions are still live."""
+    async def _next(self, following: Following) -> tuple[float | None, int]:
+        """When the next waiting row is due, and how many sessions are still live (after
+        every answer and session end recorded so far is committed: a row the state does not
+        show yet as live or waiting would end the loop too early)."""
+        await self.store.flush()
         with StateReader(self.run.campaign.state_path) as reader:
             due, _ = reader.next_due(self.plan.gen)
             live = reader.totals(self.plan.gen)[Status.LIVE.value]
@@ -196,7 +199,7 @@ class Rounds:
         run = self.run
         while not run.stop.requested:
             now = run.options.clock()
-            due, live = self._next(following)
+            due, live = await self._next(following)
             if (due is not None and due <= now) or now >= deadline or (due is None and not live):
                 return
             if live and following.tracker is not None:
