@@ -18,20 +18,16 @@ readers use ``StateReader``.
 
 from ._attempts import Answer, Claim, Claimed, ClaimResult, Gate, Refused, SessionEnd
 from ._contacts import FrequencyGate
-from ._reads import (
+from ._listings import (
     ACCESS_URL_COLUMN,
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
     AttemptStep,
-    ContactsReader,
-    OpenAttempt,
     RejectGroup,
     RejectRow,
-    RowBrief,
-    RunInfo,
-    StateReader,
     reason_shape,
 )
+from ._reads import ContactsReader, OpenAttempt, RowBrief, RunInfo, StateReader
 from ._registrar import DueAt, Registrar
 from ._runs import Checkpoint, ControlMark, MinuteTotals, RunStart
 from ._schema import SENDABLE, AttemptState, Status
