@@ -16,7 +16,8 @@ Writers use ``open_store`` (a run) or the few one-shot functions below (other pr
 readers use ``StateReader``.
 """
 
-from ._attempts import Answer, Claim, Claimed, ClaimResult, Gate, Refused, SessionEnd
+from ._attempts import Answer, SessionEnd
+from ._claims import Claim, Claimed, ClaimResult, Gate, Refused
 from ._contacts import FrequencyGate
 from ._listings import (
     ACCESS_URL_COLUMN,

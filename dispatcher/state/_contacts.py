@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._attempts import FORGET_CALL, Claim, Refused
+from ._attempts import FORGET_CALL
+from ._claims import Claim, Refused
 
 ALIAS = "contacts"
 _SCHEMA = (

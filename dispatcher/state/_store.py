@@ -21,7 +21,8 @@ from typing import Any
 from dispatcher.source import Rejection, Target
 
 from . import _attempts, _contacts, _runs
-from ._attempts import Answer, Claim, ClaimResult, SessionEnd
+from ._attempts import Answer, SessionEnd
+from ._claims import Claim, ClaimResult
 from ._registrar import Registrar
 from ._runs import Checkpoint, MinuteTotals, RunStart
 from ._schema import AttemptState, connect
