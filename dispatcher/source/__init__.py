@@ -11,14 +11,8 @@ a ``Target`` or a ``Rejection`` (``_reader``).
 from ._csvfile import DELIMITERS, FIELD_SIZE_LIMIT
 from ._phone import PhoneNormaliser, normalise_phone
 from ._position import FileSignature, ReadPosition, file_signature, fingerprint
-from ._reader import (
-    KEY_SEPARATOR,
-    Rejection,
-    Target,
-    TargetReader,
-    ZoneResolver,
-    count_records,
-)
+from ._reader import TargetReader, count_records
+from ._records import KEY_SEPARATOR, Rejection, Target, ZoneResolver
 
 __all__ = [
     "DELIMITERS",
