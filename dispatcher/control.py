@@ -128,8 +128,10 @@ async def _pass(
 
 
 def _live(campaign: Campaign) -> list[OpenAttempt]:
+    """Started sessions not seen to end, younger than ``tracking.give_up_after_s`` (older ones
+    are over, whatever history says: without tracking they would all stay "started")."""
     found: list[OpenAttempt] = []
-    cursor: tuple[float, str, int] = (-1.0, "", 0)
+    cursor: tuple[float, str, int] = (time.time() - campaign.tracking.give_up_after_s, "", 0)
     with StateReader(campaign.state_path) as reader:
         while page := reader.open_attempts(AttemptState.STARTED, after=cursor, limit=1000):
             found.extend(page)
