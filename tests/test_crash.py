@@ -12,6 +12,7 @@ import csv
 import json
 import random
 import signal
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -260,6 +261,7 @@ def test_sigkill_during_redial_rounds_never_exceeds_the_attempts_policy(
                 "api": {"base_url": server.url, "credentials": str(server.credentials)},
                 "dispatch": {"concurrency": 20},
                 "tracking": {"poll_interval_s": 0.1},
+                "reconcile": {"after_s": 1.0},
                 "attempts": {
                     "max": 3,
                     "retry_on": ["busy"],
@@ -279,6 +281,13 @@ def test_sigkill_during_redial_rounds_never_exceeds_the_attempts_policy(
         final = cli.start("run", str(path), "--until-done", "--wait-for-outcomes")
         _, stderr = final.finish(120)
         assert final.returncode in (ExitCode.OK, ExitCode.COMPLETED_WITH_PROBLEMS), stderr
+        # After the settle time, one reconcile resolves every uncertain attempt (found, or proven
+        # absent), and one more run sends the absent ones: nothing stays uncertain.
+        time.sleep(1.2)
+        cli.start("reconcile", str(path)).finish(60)
+        last = cli.start("run", str(path), "--until-done", "--wait-for-outcomes")
+        _, stderr = last.finish(120)
+        assert last.returncode == ExitCode.OK, stderr
         per_row = server.started_ids()
         ledger = server.ledger()
     finally:
@@ -287,6 +296,7 @@ def test_sigkill_during_redial_rounds_never_exceeds_the_attempts_policy(
     assert any(count > 1 for count in per_row.values()), "no redial happened: test is vacuous"
     rows = results(path)
     assert len(rows) == 300
+    assert {row["status"] for row in rows.values()} == {"dispatched"}
     for key, count in per_row.items():
         assert int(rows[key]["attempts"]) >= count  # every call counts against its row
     with (path.parent / "out" / "attempts.csv").open(newline="", encoding="utf-8") as handle:

@@ -141,6 +141,22 @@ async def test_sessions_ending_after_the_run_are_collected_later(
     assert len(calls.ledger) == 12
 
 
+async def test_the_next_run_collects_what_the_last_one_left_live(
+    tmp_path: Path, calls: Sandbox, time_: FakeTime
+) -> None:
+    """Without `collect`, the next run (cron) records the outcomes of the calls the previous
+    run left live, and sends nobody again."""
+    calls.call_model = CallModel(ring_s=(300.0, 400.0), talk_s=(300.0, 600.0))
+    campaign = load_campaign(write_campaign(tmp_path, calls, rows_with_outcomes(6)))
+    first = await execute(campaign, options(time_))
+    assert first.totals["live"] == 6
+    time_.now += 1100
+    second = await execute(campaign, options(time_))
+    assert second.totals["dispatched"] == 6
+    assert second.stats["sent_now"] == 0
+    assert len(calls.ledger) == 6
+
+
 async def test_a_key_that_cannot_read_history_dispatches_without_outcomes(
     tmp_path: Path, time_: FakeTime
 ) -> None:
