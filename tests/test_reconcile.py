@@ -7,6 +7,9 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
+from dispatcher import reconcile
 from dispatcher.config import load_campaign
 from dispatcher.runner import RunMode, RunOptions, execute
 from dispatcher.sandbox import CallModel, Fault, Sandbox, start_sandbox
@@ -100,25 +103,33 @@ async def test_history_later_than_assumed_releases_nothing(tmp_path: Path) -> No
     assert summary.totals["uncertain"] == 7
 
 
-async def test_a_partial_match_search_never_matches_the_wrong_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("checked", [True, False])
+async def test_a_partial_match_search_never_matches_the_wrong_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked: bool
+) -> None:
     """A server whose custom-data search matches substrings returns another session whose
-    data contains the uncertain attempt's: the client-side check refuses it."""
+    data contains the uncertain attempt's: the client-side check refuses it (and without the
+    check, the wrong session would be taken: the test can tell)."""
+    if not checked:
+        monkeypatch.setattr(reconcile, "matches_sent", lambda sent, seen: sent in (seen or ""))
     time_ = FakeTime()
     model = CallModel(history_search="partial")
     async with start_sandbox(tmp_path / "sb", now=time_, call_model=model) as sandbox:
         sandbox.faults = [Fault("drop_before", match='"row-3"', times=1)]
         campaign = load_campaign(write_campaign(tmp_path, sandbox, count=8, sections=sections()))
         await execute(campaign, options(time_))
-        sent = next(a for a in read_attempts(campaign) if a["key"] == "row-3")
-        assert sent["state"] == "uncertain"
         uncertain_data = _sent_custom_data(campaign.state_path, "row-3")
-        decoy = next(i for i, e in enumerate(sandbox.ledger) if '"row-5"' in e.script_custom_data)
-        sandbox.ledger[decoy] = dataclasses.replace(
-            sandbox.ledger[decoy], script_custom_data="note:" + uncertain_data
+        # A session of someone else on the account (another tool, another campaign) whose
+        # custom data happens to contain the uncertain attempt's.
+        other = write_campaign(tmp_path / "other", sandbox, [{"id": "foreign", "name": "x"}])
+        await execute(load_campaign(other), options(time_))
+        decoy = next(e for e in sandbox.ledger if '"foreign"' in e.script_custom_data)
+        sandbox.replace_session(
+            dataclasses.replace(decoy, script_custom_data="note:" + uncertain_data)
         )
         summary = await execute(campaign, options(time_, mode=RunMode.RECONCILE))
-    assert summary.stats["reconcile"]["found"] == 0
-    assert summary.totals["uncertain"] == 1
+    assert summary.stats["reconcile"]["found"] == (0 if checked else 1)
+    assert summary.totals["uncertain"] == (1 if checked else 0)
 
 
 def _sent_custom_data(state_path: Path, key: str) -> str:

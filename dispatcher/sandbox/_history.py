@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from ._account import resolve_application
@@ -39,7 +39,7 @@ def get_call_history(state: State, params: Params) -> dict[str, object]:
     found = sorted(
         (
             entry
-            for entry in state.ledger.sessions()
+            for entry in _candidates(state, params)
             if entry.end <= visible_before and all(keep(entry) for keep in filters)
         ),
         key=lambda entry: (entry.start, entry.call_session_history_id),
@@ -55,6 +55,20 @@ def get_call_history(state: State, params: Params) -> dict[str, object]:
     if get_bool(params, "with_total_count", default=True):
         body["total_count"] = len(found)
     return body
+
+
+def _candidates(state: State, params: Params) -> Iterable[LedgerEntry]:
+    """The sessions worth filtering: those named by id, or started with the exact custom data
+    searched for, straight from the ledger's indexes; else all of them. The filters still run
+    on each candidate, so the answer is the same, only found faster for big ledgers."""
+    raw_ids = params.get("call_session_history_id", "")
+    if raw_ids:
+        ids = {int(item) for item in split_list(raw_ids) if item.isdigit()}
+        return [entry for entry in map(state.ledger.get, ids) if entry is not None]
+    wanted = params.get("call_session_history_custom_data", "")
+    if wanted and state.call_model.history_search == "exact":
+        return state.ledger.with_custom_data(wanted)
+    return state.ledger.sessions()
 
 
 def _zone(state: State, params: Params) -> tuple[str, zoneinfo.ZoneInfo]:

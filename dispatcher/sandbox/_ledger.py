@@ -137,6 +137,7 @@ class Ledger:
         self._placed = 0  # ids stay unique even if a test clears ``entries``
         self._by_id: dict[int, LedgerEntry] = {}
         self._by_token: dict[str, int] = {}
+        self._by_custom_data: dict[str, list[int]] = {}
 
     def __repr__(self) -> str:
         return f"<Ledger entries={len(self.entries)} sessions={len(self._by_id)}>"
@@ -153,9 +154,19 @@ class Ledger:
         self._placed += 1
         self.entries.append(entry)
         self._by_id[entry.call_session_history_id] = entry
+        self._index_custom_data(entry)
         if entry.media_token:
             self._by_token[entry.media_token] = entry.call_session_history_id
         return entry
+
+    def _index_custom_data(self, entry: LedgerEntry) -> None:
+        self._by_custom_data.setdefault(entry.script_custom_data, []).append(
+            entry.call_session_history_id
+        )
+
+    def with_custom_data(self, custom_data: str) -> list[LedgerEntry]:
+        """The sessions started with exactly this custom data (an index, not a scan)."""
+        return [self._by_id[i] for i in self._by_custom_data.get(custom_data, ())]
 
     def sessions(self) -> Iterable[LedgerEntry]:
         """Every session ever placed, in placement order (also after ``entries`` is cleared)."""
@@ -171,7 +182,11 @@ class Ledger:
         return None if session_id is None else self._by_id[session_id]
 
     def replace(self, entry: LedgerEntry) -> None:
-        """Store a changed version of a placed entry (same id), in both views."""
+        """Store a changed version of a placed entry (same id), in every view."""
+        old_data = self._by_id[entry.call_session_history_id].script_custom_data
+        if old_data != entry.script_custom_data:
+            self._by_custom_data[old_data].remove(entry.call_session_history_id)
+            self._index_custom_data(entry)
         self._by_id[entry.call_session_history_id] = entry
         index = entry.seq - 1
         if index < len(self.entries) and self.entries[index].seq == entry.seq:

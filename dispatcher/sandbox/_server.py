@@ -130,6 +130,11 @@ class Sandbox:
     def on_start_request(self, hook: Callable[[str], None] | None) -> None:
         self._state.on_start_request = hook
 
+    def replace_session(self, entry: LedgerEntry) -> None:
+        """Store a changed session (same id) everywhere the sandbox looks, history included:
+        e.g. a scenario that rewrote its session's custom data."""
+        self._state.ledger.replace(entry)
+
     def session(self, call_session_history_id: int) -> LedgerEntry | None:
         """The current ledger entry of a placed session (it changes when hung up)."""
         return self._state.ledger.get(call_session_history_id)
