@@ -296,4 +296,4 @@ def run_table(python: str, script: Path, args: Sequence[str]) -> list[dict[str, 
 
 def spread(values: Sequence[float]) -> str:
     """``median (min to max)`` of repeated measurements."""
-    return f"{statistics.median(values):.3g} ({min(values):.3g} to {max(values):.3g})"
+    return f"{statistics.median(values):.4g} ({min(values):.4g} to {max(values):.4g})"
