@@ -1,6 +1,6 @@
 """Benchmark: attempts across cron runs (issue #12), two measurements.
 
-    .venv/bin/python bench/attempts.py waiting [--rows 1000000] [--repeat 3]
+    .venv/bin/python bench/attempts.py waiting [--rows 1000000] [--repeat 3] [--profile OUT]
     .venv/bin/python bench/attempts.py policy [--rows 100000]
 
 * ``waiting``: a campaign of N rows whose ``[schedule] start`` is far in the future. The first
@@ -57,6 +57,9 @@ def waiting(args: argparse.Namespace) -> int:
         first = run_cli(["run", str(campaign), "--quiet"], log)
         print(f"first run: {first}", file=sys.stderr, flush=True)
         later = [run_cli(["run", str(campaign), "--quiet"], log) for _ in range(args.repeat)]
+        if args.profile:
+            run_cli(["run", str(campaign), "--quiet"], log, profile=args.profile)
+            print(f"profile of one more run: {args.profile}", file=sys.stderr)
         started = int(box.get("stats")["requests"].get("StartScenarios", 0))
     status = cli_json(["status", str(campaign)])
     print(f"\nwork directory: {work}")
@@ -158,6 +161,7 @@ def main() -> int:
     wait = commands.add_parser("waiting", help="cron runs of a campaign where every row waits")
     wait.add_argument("--rows", type=int, default=1_000_000)
     wait.add_argument("--repeat", type=int, default=3, help="runs after the first")
+    wait.add_argument("--profile", type=Path, help="py-spy (raw) of one more run, not measured")
     counted = commands.add_parser("policy", help="sessions started vs the policy's count")
     counted.add_argument("--rows", type=int, default=100_000)
     counted.add_argument("--seed", type=int, default=5)

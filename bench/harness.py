@@ -247,13 +247,27 @@ def wait_measured(child: subprocess.Popen[bytes], timeout_s: float = RUN_TIMEOUT
     return child.returncode, usage, peak
 
 
-def run_cli(args: Sequence[str], log: Path, *, timeout_s: float = RUN_TIMEOUT_S) -> Measured:
-    """``vox-dispatch ARGS`` as a child process, output to ``log``, measured."""
+def run_cli(
+    args: Sequence[str],
+    log: Path,
+    *,
+    timeout_s: float = RUN_TIMEOUT_S,
+    profile: Path | None = None,
+) -> Measured:
+    """``vox-dispatch ARGS`` as a child process, output to ``log``, measured.
+
+    With ``profile``, the command runs under ``py-spy record`` (raw collapsed stacks, 200
+    samples/s, written to ``profile``); the figures then include py-spy's own work.
+    """
+    command = [VOX_DISPATCH, *args]
+    if profile is not None:
+        spy = [str(VENV_BIN / "py-spy"), "record", "--rate", "200", "--format", "raw"]
+        command = [*spy, "--output", str(profile), "--", *command]
     with log.open("ab") as out:
-        out.write(f"\n$ vox-dispatch {' '.join(args)}\n".encode())
+        out.write(f"\n$ {' '.join(command)}\n".encode())
         out.flush()
         started = time.monotonic()
-        child = subprocess.Popen([VOX_DISPATCH, *args], stdout=out, stderr=out)
+        child = subprocess.Popen(command, stdout=out, stderr=out)
         code, usage, peak = wait_measured(child, timeout_s)
         wall = time.monotonic() - started
     return Measured(code, wall, usage.ru_utime + usage.ru_stime, peak)

@@ -63,6 +63,10 @@ from dispatcher.state import StateReader  # noqa: E402
 BASELINE_VENV = Path(os.environ.get("VOX_BASELINE_VENV", "/tmp/vox-baseline-venv"))
 LEDGER_CHECK_MAX = 200_000  # above this, the ledger JSON is too big to fetch: counts are used
 SAMPLE_EVERY_S = 0.25
+SAMPLED_ROWS_PER_S = 200_000
+"""Large runs are sampled less often (rows / this, in seconds): ``/_sandbox/stats`` walks every
+session the sandbox placed, and four walks a second over a million sessions would load the
+sandbox enough to slow the run being measured."""
 RUN_TIMEOUT_S = 900  # every run is bounded; a hung run is killed and reported
 
 
@@ -148,15 +152,16 @@ def write_campaign(
 class Sampler(threading.Thread):
     """Polls the child's RSS and the sandbox's counters until told to stop."""
 
-    def __init__(self, pid: int, box: SandboxProcess) -> None:
+    def __init__(self, pid: int, box: SandboxProcess, rows: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.box = pid, box
+        self.every_s = max(SAMPLE_EVERY_S, rows / SAMPLED_ROWS_PER_S)
         self.samples: list[Sample] = []
         self.done = threading.Event()
 
     def run(self) -> None:
         started = time.monotonic()
-        while not self.done.wait(SAMPLE_EVERY_S):
+        while not self.done.wait(self.every_s):
             rss = rss_kb(self.pid)
             try:
                 stats = self.box.get("stats")
@@ -212,7 +217,7 @@ def _measure(
     server_cpu: float,
 ) -> tuple[int, list[Any]]:
     """Wait for ``child`` while sampling it; fill in wall time, CPU, peak RSS, server CPU."""
-    sampler = Sampler(child.pid, box)
+    sampler = Sampler(child.pid, box, result.rows)
     sampler.start()
     status, usage, peak_kb = wait_measured(child, RUN_TIMEOUT_S)
     result.wall_s = time.monotonic() - started
