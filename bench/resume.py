@@ -48,7 +48,7 @@ def write_csv(path: Path, rows: int, phone: bool) -> None:
 
 def seed_state(path: Path, csv_path: Path, rows: int, phone: bool) -> None:
     """What a finished earlier run leaves behind, made through the state's own verbs: every row
-    registered from the file, claimed and recorded as started."""
+    registered from the file, claimed, recorded as started, and its session ended."""
     asyncio.run(_seed(path, csv_path, phone))
 
 
@@ -74,7 +74,23 @@ async def _dispatched(store: state.Store, run: int, target: Target) -> None:
     )
     assert isinstance(claimed, state.Claimed)
     started = state.Answer(state.AttemptState.STARTED, 1, 1_000_000 + target.line)
-    store.record_answer(target.key, claimed.number, started, tracked=False, now=0.0)
+    store.record_answer(target.key, claimed.number, started, tracked=True, now=0.0)
+    # The session ended and its outcome was collected, as tracking (on by default) leaves a
+    # finished campaign; a session left open would be looked up in history by the next run.
+    store.record_end(target.key, claimed.number, ENDED)
+
+
+ENDED = state.SessionEnd(
+    ended_at=1.0,
+    session_duration=1.0,
+    finish_reason="Normal termination",
+    outcome="answered",
+    call_duration=1.0,
+    cost=0.0,
+    end_code=200,
+    end_reason="OK",
+    next_due_at=None,
+)
 
 
 def write_campaign(directory: Path, url: str, credentials: str, phone: bool) -> Path:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py                         # all scenarios, TLS, durable state
     .venv/bin/python bench/run.py --scenario throughput --baseline
+    .venv/bin/python bench/run.py --scenario throughput --set tracking.enabled=false
 
 Every figure comes from real processes on this machine: the sandbox is started as its own
 process (``python -m dispatcher.sandbox``, HTTPS with a self-signed certificate, the given
@@ -21,27 +22,24 @@ generated CSV with its SQLite state on. Measured per run:
 The ceiling is ``min(concurrency, cap) / latency``: no client can do better with that many
 requests in flight. ``--baseline`` also runs the official ``voximplant-apiclient`` (installed into
 a separate venv, never the project's) from a thread pool of the same size, against the same kind
-of sandbox. Not part of CI.
+of sandbox. ``--set SECTION.KEY=VALUE`` adds a campaign setting to every dispatcher run (the
+sandbox and its ``/_sandbox/stats`` sampling are shared with ``bench/harness.py``). Not part of
+CI.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
 import shutil
-import signal
-import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,81 +47,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dispatcher.state import StateReader  # noqa: E402 - after the path set-up above
+from bench.harness import (  # noqa: E402 - after the path set-up above
+    RULE_ID,
+    VENV_BIN,
+    VOX_DISPATCH,
+    SandboxProcess,
+    parse_settings,
+    rss_kb,
+    sandbox,
+    wait_measured,
+)
+from bench.harness import write_campaign as campaign_file  # noqa: E402
+from dispatcher.state import StateReader  # noqa: E402
 
-VENV_BIN = ROOT / ".venv" / "bin"
-PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
-VOX_DISPATCH = str(VENV_BIN / "vox-dispatch")
 BASELINE_VENV = Path(os.environ.get("VOX_BASELINE_VENV", "/tmp/vox-baseline-venv"))
-RULE_ID = 10  # exists in the sandbox's default account
 LEDGER_CHECK_MAX = 200_000  # above this, the ledger JSON is too big to fetch: counts are used
 SAMPLE_EVERY_S = 0.25
+SAMPLED_ROWS_PER_S = 200_000
+"""Large runs are sampled less often (rows / this, in seconds): ``/_sandbox/stats`` walks every
+session the sandbox placed, and four walks a second over a million sessions would load the
+sandbox enough to slow the run being measured."""
 RUN_TIMEOUT_S = 900  # every run is bounded; a hung run is killed and reported
-
-
-# ---- the sandbox, in its own process ----
-
-
-@dataclass
-class SandboxProcess:
-    """A running ``python -m dispatcher.sandbox`` and how to talk to its control routes."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    credentials: str
-    ca_bundle: str | None
-    context: ssl.SSLContext | None
-
-    @property
-    def control(self) -> str:
-        return self.url.rsplit("/platform_api", 1)[0] + "/_sandbox"
-
-    def cpu_s(self) -> float:
-        """CPU seconds the sandbox process has used so far (user + system)."""
-        with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def get(self, route: str) -> Any:
-        with urllib.request.urlopen(f"{self.control}/{route}", context=self.context) as answer:
-            return json.load(answer)
-
-
-@contextlib.contextmanager
-def sandbox(workdir: Path, *, tls: bool, latency_s: float, cap: int) -> Iterator[SandboxProcess]:
-    """Start the sandbox, wait for its one-line announcement, stop it on the way out."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    announcement = workdir / "announce.json"
-    command = [PYTHON, "-m", "dispatcher.sandbox", "--port", "0", "--workdir", str(workdir)]
-    command += ["--latency-s", str(latency_s), "--cap", str(cap)] + (["--tls"] if tls else [])
-    with announcement.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, cwd=ROOT)
-    try:
-        info = _announcement(announcement, process)
-        context = None
-        if info["ca_bundle"]:
-            context = ssl.create_default_context(cafile=info["ca_bundle"])
-        yield SandboxProcess(process, info["url"], info["credentials"], info["ca_bundle"], context)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _announcement(path: Path, process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = path.read_text()
-        if text.endswith("\n"):
-            info: dict[str, Any] = json.loads(text.splitlines()[0])
-            return info
-        if process.poll() is not None:
-            raise RuntimeError(f"the sandbox exited with {process.returncode} before listening")
-        time.sleep(0.02)
-    raise RuntimeError("the sandbox did not announce itself within 30 s")
 
 
 # ---- one dispatcher run ----
@@ -188,45 +132,37 @@ def write_csv(path: Path, rows: int) -> None:
         out.writerows([f"r{i:07d}", f"Person {i}"] for i in range(rows))
 
 
-def write_campaign(directory: Path, box: SandboxProcess, concurrency: int, adaptive: bool) -> Path:
-    """A campaign file pointing at the sandbox (trusting its CA), state in ``directory/out``."""
-    ca = f'ca_bundle = "{box.ca_bundle}"\n' if box.ca_bundle else ""
-    text = (
-        f'name = "bench"\ncsv = "targets.csv"\noutput_dir = "out"\n\n'
-        f'[api]\nbase_url = "{box.url}"\ncredentials = "{box.credentials}"\n{ca}\n'
-        f"[target]\nrule_id = {RULE_ID}\nbind_before_run = false\n\n"
-        f'[columns]\nkey_columns = ["id"]\n\n'
-        f"[dispatch]\nconcurrency = {concurrency}\nadaptive = {str(adaptive).lower()}\n"
-    )
-    path = directory / "campaign.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _rss_kb(pid: int, field: str = "VmRSS:") -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+def write_campaign(
+    directory: Path,
+    box: SandboxProcess,
+    concurrency: int,
+    adaptive: bool,
+    settings: dict[str, dict[str, object]] | None = None,
+) -> Path:
+    """A campaign file pointing at the sandbox (trusting its CA), state in ``directory/out``;
+    ``settings`` (from ``--set``) added last."""
+    sections: dict[str, dict[str, object]] = {
+        "dispatch": {"concurrency": concurrency, "adaptive": adaptive}
+    }
+    for name, keys in (settings or {}).items():
+        sections.setdefault(name, {}).update(keys)
+    return campaign_file(directory, box, sections)
 
 
 class Sampler(threading.Thread):
     """Polls the child's RSS and the sandbox's counters until told to stop."""
 
-    def __init__(self, pid: int, box: SandboxProcess) -> None:
+    def __init__(self, pid: int, box: SandboxProcess, rows: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.box = pid, box
+        self.every_s = max(SAMPLE_EVERY_S, rows / SAMPLED_ROWS_PER_S)
         self.samples: list[Sample] = []
         self.done = threading.Event()
 
     def run(self) -> None:
         started = time.monotonic()
-        while not self.done.wait(SAMPLE_EVERY_S):
-            rss = _rss_kb(self.pid)
+        while not self.done.wait(self.every_s):
+            rss = rss_kb(self.pid)
             try:
                 stats = self.box.get("stats")
             except OSError:
@@ -244,12 +180,18 @@ class Sampler(threading.Thread):
 
 
 def run_dispatcher(
-    work: Path, box: SandboxProcess, result: Result, *, adaptive: bool, profile: Path | None
+    work: Path,
+    box: SandboxProcess,
+    result: Result,
+    *,
+    adaptive: bool,
+    profile: Path | None,
+    settings: dict[str, dict[str, object]] | None = None,
 ) -> Result:
     """Run ``vox-dispatch run`` once as a subprocess and fill ``result`` in."""
     work.mkdir(parents=True, exist_ok=True)
     write_csv(work / "targets.csv", result.rows)
-    campaign = write_campaign(work, box, result.concurrency, adaptive)
+    campaign = write_campaign(work, box, result.concurrency, adaptive, settings)
     log = (work / "dispatcher.log").open("wb")
     server_cpu = box.cpu_s()
     spawned_at = time.time()
@@ -275,9 +217,9 @@ def _measure(
     server_cpu: float,
 ) -> tuple[int, list[Any]]:
     """Wait for ``child`` while sampling it; fill in wall time, CPU, peak RSS, server CPU."""
-    sampler = Sampler(child.pid, box)
+    sampler = Sampler(child.pid, box, result.rows)
     sampler.start()
-    status, usage, peak_kb = _wait(child)
+    status, usage, peak_kb = wait_measured(child, RUN_TIMEOUT_S)
     result.wall_s = time.monotonic() - started
     result.server_cpu_s = box.cpu_s() - server_cpu
     sampler.done.set()
@@ -293,28 +235,6 @@ def _start_profiler(pid: int, output: Path | None) -> subprocess.Popen[bytes] | 
         return None
     command = [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
     return subprocess.Popen([*command, "--output", str(output)], stdout=subprocess.DEVNULL)
-
-
-def _wait(child: subprocess.Popen[bytes]) -> tuple[int, Any, int]:
-    """Wait for the child: its exit code, its own rusage (CPU), and its peak RSS in KiB.
-
-    The peak is the child's ``VmHWM``, read every 10 ms while it runs. Not ``ru_maxrss``:
-    Linux carries the *parent's* high-water mark across the fork/exec into it, so after a
-    big run this benchmark's own memory would show up as the dispatcher's.
-    """
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    peak = 0
-    while time.monotonic() < deadline:
-        peak = max(peak, _rss_kb(child.pid, "VmHWM:"))
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            child.returncode = os.waitstatus_to_exitcode(status)
-            return child.returncode, usage, peak
-        time.sleep(0.01)
-    child.kill()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, usage, peak
 
 
 def _fill_from_samples(result: Result, samples: list[Sample]) -> None:
@@ -457,8 +377,17 @@ def execute(args: argparse.Namespace, root: Path) -> list[Result]:
                 results.append(run_baseline(box, result))
             else:
                 profile = args.profile.with_suffix(f".{index}.txt") if args.profile else None
+                if args.set:
+                    result.notes.append(f"campaign settings: {' '.join(args.set)}")
                 results.append(
-                    run_dispatcher(work, box, result, adaptive=adaptive, profile=profile)
+                    run_dispatcher(
+                        work,
+                        box,
+                        result,
+                        adaptive=adaptive,
+                        profile=profile,
+                        settings=parse_settings(args.set),
+                    )
                 )
     return results
 
@@ -529,6 +458,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--memory-latency-s", type=float, default=0.0)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed-stack output (prefix)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a campaign setting for every dispatcher run, as TOML (repeatable), e.g. "
+        "--set tracking.enabled=false",
+    )
     args = parser.parse_args()
     args.scenario = args.scenario or "all"
     return args
