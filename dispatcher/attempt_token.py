@@ -9,16 +9,25 @@ attempts then cannot be resolved automatically.
 
 from __future__ import annotations
 
+import base64
+import os
+import random
 import re
-import secrets
 
 TOKEN_CHARS = 8
 """48 random bits, URL-safe base64: unique across every attempt a campaign will ever make."""
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")
 
+# The token needs to be unique, not secret (it travels in the custom data): a generator seeded
+# once from the OS is as unique and costs no system call per row (``secrets`` cost 3 % of a
+# run's CPU).
+_random = random.Random(os.urandom(32))
+# A forked child must not repeat its parent's sequence.
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
+
 
 def new_token() -> str:
-    return secrets.token_urlsafe(6)
+    return base64.urlsafe_b64encode(_random.getrandbits(48).to_bytes(6, "big")).decode()
 
 
 def token_bytes(key: str) -> int:
