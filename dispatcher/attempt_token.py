@@ -21,7 +21,7 @@ KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")
 # The token needs to be unique, not secret (it travels in the custom data): a generator seeded
 # once from the OS is as unique and costs no system call per row (``secrets`` cost 3 % of a
 # run's CPU).
-_random = random.Random(os.urandom(32))
+_random = random.Random(os.urandom(32))  # noqa: S311 - unique, not secret (above)
 # A forked child must not repeat its parent's sequence.
 os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 

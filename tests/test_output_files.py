@@ -200,3 +200,40 @@ def test_an_output_directory_blocked_by_a_file_is_a_configuration_error(
     assert len(lines) == 1
     assert f"{target}: cannot use this output directory" in lines[0]
     assert "output_dir" in lines[0]
+
+
+# ---- a cron run that changed nothing leaves the files alone -------------------------------------
+
+
+def _stamps(out: Path) -> dict[str, tuple[int, int]]:
+    """(inode, modification time) of each result file: a rewrite changes both."""
+    names = ("results.csv", "attempts.csv", "rejects.csv")
+    return {name: ((out / name).stat().st_ino, (out / name).stat().st_mtime_ns) for name in names}
+
+
+def test_result_files_are_rewritten_only_when_the_rows_changed(tmp_path: Path) -> None:
+    """Rows waiting for a far start date: the second run changes no row, so results.csv,
+    attempts.csv and rejects.csv stay the very files the first run wrote (summary.json is new).
+    A file someone removed, and rows appended to the input, make the next run write them all
+    again, with the new rows."""
+    schedule = {"windows": ["daily 00:00-24:00"], "start": "2099-01-01T00:00Z"}
+    rows = [{"id": f"r{i}", "name": f"Person {i}"} for i in range(3)]
+    sections = {"schedule": {**schedule, "default_timezone": "UTC"}}
+    toml = str(write_campaign(tmp_path, None, rows, sections=sections))
+    out = tmp_path / "out"
+    assert main(["run", toml, "--sandbox", "--quiet"]) == ExitCode.OK
+    first = _stamps(out)
+    assert main(["run", toml, "--sandbox", "--quiet"]) == ExitCode.OK
+    assert _stamps(out) == first
+    assert json.loads((out / "summary.json").read_text())["run"] == 2
+    (out / "attempts.csv").unlink()
+    assert main(["run", toml, "--sandbox", "--quiet"]) == ExitCode.OK
+    again = _stamps(out)
+    assert again["results.csv"] != first["results.csv"]
+    assert main(["run", toml, "--sandbox", "--quiet"]) == ExitCode.OK
+    assert _stamps(out) == again
+    with (tmp_path / "targets.csv").open("a", encoding="utf-8") as handle:
+        handle.write("r3,Person 3\n")
+    assert main(["run", toml, "--sandbox", "--quiet"]) == ExitCode.OK
+    assert _stamps(out)["results.csv"] != again["results.csv"]
+    assert [row["status"] for row in read_results(campaign_at(Path(toml)))] == ["waiting"] * 4

@@ -127,6 +127,41 @@ async def test_a_stop_mark_refuses_every_later_claim(tmp_path: Path) -> None:
         assert isinstance(await store.claim(claim("b")), Claimed)
 
 
+def revision(path: Path) -> int:
+    with state.StateReader(path) as reader:
+        return reader.revision()[0]
+
+
+async def test_the_revision_counts_commits_that_changed_rows_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """Registering, claiming and answering move the revision; a run's own records (start,
+    checkpoint, minutes, finish, the files note) and a refused claim do not; a crash's
+    leftovers made uncertain at the next start do."""
+    path = tmp_path / "state.sqlite3"
+    await registered(path, ["a", "b"])
+    after_registration = revision(path)
+    assert after_registration > 0
+    async with state.open_store(path) as store:
+        begun = await store.start_run(2, 10.0)
+        await store.use_generation(begun.run, 1)
+        store.save_minutes(begun.run, [state.MinuteTotals(0, 1, 1, 0, 0.1, None)])
+        await store.finish_run(begun.run, 0, 0, {}, 11.0)
+        await store.note_files("files of revision n")
+        await store.flush()
+        assert revision(path) == after_registration
+        assert isinstance(await store.claim(claim("a")), Claimed)
+        claimed = revision(path)
+        assert claimed > after_registration
+        assert isinstance(await store.claim(claim("a")), Refused)
+        assert revision(path) == claimed
+    with state.StateReader(path) as reader:
+        assert reader.revision() == (claimed, "files of revision n")
+    async with state.open_store(path) as store:
+        assert (await store.start_run(3, 20.0)).abandoned == 1
+    assert revision(path) > claimed
+
+
 async def test_registration_finds_duplicates_and_resumes(tmp_path: Path) -> None:
     """A key twice in one reading is a duplicate; a new reading of the file keeps statuses and
     returns only the rows that are due."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,23 @@ def test_access_urls_never_reach_a_log_line() -> None:
         assert "9f8e7d6c5b4a" not in scrubbed
         assert "0a1b2c3d4e5f" not in scrubbed
         assert "/[redacted]" in scrubbed
+
+
+async def test_a_cancelled_wait_for_a_stop_leaves_no_task_behind(tmp_path: Path) -> None:
+    """A run's sleep that is cut short by a stop, or cancelled itself (the follower at the end
+    of a run), leaves no waiter pending: none outlives the run's event loop."""
+    campaign = load_campaign(write_campaign(tmp_path, None, count=1))
+    run = CampaignRun(campaign, RunOptions())
+    sleeping = asyncio.create_task(run.sleep_unless_stopped(3600))
+    await asyncio.sleep(0)
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    stopped = asyncio.create_task(run.sleep_unless_stopped(3600))
+    await asyncio.sleep(0)
+    run.request_stop(operator="stopped by a test")
+    await asyncio.wait_for(stopped, 1)
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() == {asyncio.current_task()}

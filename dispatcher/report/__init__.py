@@ -12,6 +12,7 @@ from ._html import (
     bucket_width,
     plotting_missing,
     report_data,
+    run_report_path,
     write_html_report,
     write_run_report,
 )
@@ -24,6 +25,8 @@ from ._outputs import (
     Outputs,
     WrittenFile,
     campaign_facts,
+    files_note,
+    output_paths,
     write_outputs,
 )
 from ._stats import LATENCY_BUCKETS_S, RunStats
@@ -45,9 +48,12 @@ __all__ = [
     "bucket_width",
     "campaign_facts",
     "campaign_status",
+    "files_note",
     "iso",
+    "output_paths",
     "plotting_missing",
     "report_data",
+    "run_report_path",
     "stats_fields",
     "summary_lines",
     "write_atomically",

@@ -11,6 +11,7 @@ rejects cover the current reading of the file, as ``status`` does.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -193,6 +194,14 @@ def write_html_report(reader: StateReader, campaign: str, path: Path, *, now: fl
     page = render_html(report_data(reader, campaign, now=now)).encode("utf-8")
     _write_atomically(path, page)
     return len(page)
+
+
+def run_report_path(campaign: Campaign) -> Path | None:
+    """Where a run draws ``report.html``: None when ``[report] html = false`` or the plotting
+    library is not installed (found without importing it: the check must stay cheap)."""
+    if not campaign.report.html or importlib.util.find_spec("matplotlib") is None:
+        return None
+    return campaign.output_dir / HTML_REPORT_FILE
 
 
 def write_run_report(campaign: Campaign, *, now: float) -> Path | None:

@@ -3,7 +3,9 @@
 ``write_outputs`` (re)writes every file a run leaves behind; the run calls it at its end and
 ``vox-dispatch report`` calls the same function, so both leave identical files.
 ``campaign_facts`` is what ``status``, the summary and the metrics say about the campaign
-now (totals, outcomes, waiting rows, live sessions, uncertain rows).
+now (totals, outcomes, waiting rows, live sessions, uncertain rows). ``files_note`` tells a run
+whether the files on disk are still the ones written from the state as it is (a cron run
+with nothing due leaves a million-row ``results.csv`` alone).
 """
 
 from __future__ import annotations
@@ -59,6 +61,28 @@ def write_outputs(
         WrittenFile(attempts, write_attempts(reader, gen, attempts)),
         written_rejects,
     )
+
+
+def output_paths(output_dir: Path, *, rejects: bool) -> list[Path]:
+    """The CSV files ``write_outputs`` writes (``rejects.csv`` only with the input's header)."""
+    names = [RESULTS_FILE, ATTEMPTS_FILE] + ([REJECTS_FILE] if rejects else [])
+    return [output_dir / name for name in names]
+
+
+def files_note(revision: int, gen: int, paths: Sequence[Path]) -> str | None:
+    """What ``paths`` were written from (the state's revision and generation) and how they
+    are on disk (size, modification time); None when one is missing. Equal notes mean the
+    files are current: nobody changed the rows since, nor touched or removed a file."""
+    if revision < 0:
+        return None
+    parts = [f"revision={revision}", f"gen={gen}"]
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        parts.append(f"{path.name}={stat.st_size}:{stat.st_mtime_ns}")
+    return " ".join(parts)
 
 
 def campaign_facts(reader: StateReader, gen: int) -> dict[str, Any]:

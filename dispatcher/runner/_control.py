@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -120,8 +120,15 @@ class CampaignRun:
         """The injected sleep, cut short by a stop."""
         if self.stop.requested:
             return
-        sleeping = asyncio.ensure_future(self.options.sleep(seconds))
-        stopping = asyncio.ensure_future(self.stop.event.wait())
-        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in (sleeping, stopping):
-            waiter.cancel()
+        await first_of(self.options.sleep(seconds), self.stop.event.wait())
+
+
+async def first_of(*waiting: Awaitable[object]) -> None:
+    """Wait until one of ``waiting`` is done; the others are cancelled, also when this wait
+    itself is cancelled (a waiter left pending would outlive the run's event loop)."""
+    tasks = [asyncio.ensure_future(each) for each in waiting]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -13,6 +13,9 @@ from dispatcher.report import (
     SUMMARY_FILE,
     Summary,
     campaign_facts,
+    files_note,
+    output_paths,
+    run_report_path,
     stats_fields,
     write_outputs,
     write_run_report,
@@ -86,41 +89,64 @@ async def finish(
     await store.flush()
     store.save_minutes(run_id, run.stats.take_minutes())
     await store.flush()
+    files = output_paths(campaign.output_dir, rejects=header is not None)
+    html = run_report_path(campaign)
+    files += [html] if html is not None else []
     with StateReader(campaign.state_path) as reader:
-        facts = campaign_facts(reader, gen)
-        totals: dict[str, int] = facts.pop("totals")
-        not_read = await _not_read_yet(run, sum(totals.values()))
-        totals[Status.PENDING.value] = totals.get(Status.PENDING.value, 0) + not_read
-        code, reason = exit_code(run, totals)
-        if code is ExitCode.OK and facts.get("next_due_at"):
-            reason += f"; next due at {facts['next_due_at']}"
-        if not run.read_all:
-            reason += f" (reading stopped after line {run.last_line})"
-        summary = Summary(
-            campaign.name,
-            run_id,
-            totals,
-            run.stats.elapsed_s(),
-            int(code),
-            reason,
-            {
-                **stats_fields(run.stats),
-                "done_before": reader.done_before(gen, run_id),
-                "not_read_yet": not_read,
-                **facts,
-                **(extra or {}),
-                "peak_in_flight": run.limit.peak,
-                "concurrency_limit_final": int(run.limit.limit),
-                "concurrency_decreases": run.limit.decreases,
-            },
-        )
-        write_outputs(reader, gen, campaign.output_dir, header)
+        summary = await _summarise(run, reader, run_id=run_id, gen=gen, extra=extra)
+        revision, noted = reader.revision()
+        current = files_note(revision, gen, files) == noted
+        if current:  # nothing changed since they were written: a million rows stay put
+            event(log, logging.INFO, "result_files_current", revision=revision)
+        else:
+            write_outputs(reader, gen, campaign.output_dir, header)
         write_summary(summary, campaign.output_dir / SUMMARY_FILE)
     await store.finish_run(
-        run_id, int(code), run.stats.sent, summary.as_dict(), run.options.clock()
+        run_id, summary.exit_code, run.stats.sent, summary.as_dict(), run.options.clock()
     )
-    write_run_report(campaign, now=run.options.clock())  # after the run's record: it is listed
+    if not current:
+        write_run_report(campaign, now=run.options.clock())  # after the run's record: listed
+        note = files_note(revision, gen, files)
+        if note is not None:
+            await store.note_files(note)
     return summary
+
+
+async def _summarise(
+    run: CampaignRun,
+    reader: StateReader,
+    *,
+    run_id: int,
+    gen: int,
+    extra: dict[str, object] | None,
+) -> Summary:
+    facts = campaign_facts(reader, gen)
+    totals: dict[str, int] = facts.pop("totals")
+    not_read = await _not_read_yet(run, sum(totals.values()))
+    totals[Status.PENDING.value] = totals.get(Status.PENDING.value, 0) + not_read
+    code, reason = exit_code(run, totals)
+    if code is ExitCode.OK and facts.get("next_due_at"):
+        reason += f"; next due at {facts['next_due_at']}"
+    if not run.read_all:
+        reason += f" (reading stopped after line {run.last_line})"
+    return Summary(
+        run.campaign.name,
+        run_id,
+        totals,
+        run.stats.elapsed_s(),
+        int(code),
+        reason,
+        {
+            **stats_fields(run.stats),
+            "done_before": reader.done_before(gen, run_id),
+            "not_read_yet": not_read,
+            **facts,
+            **(extra or {}),
+            "peak_in_flight": run.limit.peak,
+            "concurrency_limit_final": int(run.limit.limit),
+            "concurrency_decreases": run.limit.decreases,
+        },
+    )
 
 
 def log_finished(summary: Summary) -> None:

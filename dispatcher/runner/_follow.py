@@ -22,7 +22,7 @@ from dispatcher.redial import RedialPolicy
 from dispatcher.state import AttemptState, StateReader, Store
 from dispatcher.tracking import HistoryReader, LiveSessions, Pass, SessionTracker
 
-from ._control import CampaignRun, RunMode
+from ._control import CampaignRun, RunMode, first_of
 
 log = logging.getLogger("dispatcher.runner")
 
@@ -158,14 +158,7 @@ def _notice_cap(following: Following, result: Pass, noticed: float) -> float:
 
 async def _first(run: CampaignRun, done: asyncio.Event, waiting: Awaitable[object]) -> None:
     """Wait for ``waiting``, or until sending is over or the run stops."""
-    tasks = {
-        asyncio.ensure_future(waiting),
-        asyncio.ensure_future(done.wait()),
-        asyncio.ensure_future(run.stop.event.wait()),
-    }
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in tasks:
-        task.cancel()
+    await first_of(waiting, done.wait(), run.stop.event.wait())
 
 
 async def final_passes(

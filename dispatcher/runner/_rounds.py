@@ -23,7 +23,7 @@ from dispatcher.redial import RedialPolicy
 from dispatcher.source import Target, TargetReader
 from dispatcher.state import Registrar, StateReader, Status, Store
 
-from ._control import CampaignRun, RunMode
+from ._control import CampaignRun, RunMode, first_of
 from ._feed import ALL_LINES, feed_due, feed_file
 from ._follow import Following, final_passes, follow_while, start_following
 from ._reading import ReadingPlan
@@ -36,12 +36,11 @@ Binder = Callable[[CampaignRun, VoximplantClient], Awaitable[None]]
 
 async def _drain(run: CampaignRun, pool: WorkerPool[Target], feeder: asyncio.Task[None]) -> None:
     """Wait for the feeder and the workers; on a signal, give in-flight work a grace period."""
-    stop_wait = asyncio.create_task(run.stop.event.wait())
-    await asyncio.wait({feeder, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    await first_of(asyncio.shield(feeder), run.stop.event.wait())
     if run.stop.requested:
         pool.stop()
     await feeder
-    stop_wait.cancel()
+
     if not run.stop.interrupted:
         await pool.join()
         return

@@ -10,6 +10,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._revision import note_row_changes
 from ._schema import AttemptState, Status
 from ._writer import RowOp
 
@@ -243,6 +244,9 @@ def abandon_in_flight(conn: sqlite3.Connection, why: str, now: float) -> int:
         "WHERE state = 'dispatching'",
         (why, now),
     )
-    return conn.execute(
+    abandoned: int = conn.execute(
         "UPDATE rows SET status = 'uncertain', error = ? WHERE status = 'dispatching'", (why,)
     ).rowcount
+    if abandoned:
+        note_row_changes(conn)
+    return abandoned

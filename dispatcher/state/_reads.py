@@ -18,6 +18,7 @@ from typing import Any
 from dispatcher.source import Target
 
 from ._listings import ListingReads
+from ._revision import read_revision
 from ._runs import Checkpoint, ControlMark, read_checkpoint, read_control
 from ._schema import AttemptState, Status, connect
 
@@ -117,6 +118,11 @@ class StateReader(ListingReads):
 
     def checkpoint(self) -> Checkpoint | None:
         return read_checkpoint(self._conn)
+
+    def revision(self) -> tuple[int, str]:
+        """(how many commits have changed rows, attempts or rejects; the note the result
+        files were last written with, ``Store.note_files``)."""
+        return read_revision(self._conn)
 
     def last_generation(self) -> int:
         """The newest generation any row or run belongs to (0: none yet)."""

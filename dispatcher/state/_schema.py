@@ -14,6 +14,9 @@ Tables:
 * ``rejects`` — rows that cannot be sent, with the original fields, per generation.
 * ``runs``, ``checkpoint`` (how far the current file is registered), ``control`` (stopped or
   paused by an operator), ``minutes`` and ``minute_outcomes`` (the compact per-minute series).
+* ``revision`` — a counter of the commits that changed rows, attempts or rejects, and a note of
+  the revision the result files were last written from: a run that changed nothing leaves
+  current files alone.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class AttemptState(StrEnum):
 SENDABLE = (Status.PENDING.value, Status.WAITING.value)
 """Row statuses a claim may take (plus ``uncertain`` with ``--redial-uncertain``)."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -186,6 +189,12 @@ CREATE TABLE IF NOT EXISTS minute_outcomes (
     count INTEGER NOT NULL,
     PRIMARY KEY (minute, outcome, local_hour)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revision (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    changes INTEGER NOT NULL,
+    files TEXT NOT NULL
+);
+INSERT OR IGNORE INTO revision (id, changes, files) VALUES (1, 0, '');
 """
 
 

@@ -20,10 +20,11 @@ from typing import Any
 
 from dispatcher.source import Rejection, Target
 
-from . import _attempts, _contacts, _runs
+from . import _attempts, _contacts, _revision, _runs
 from ._attempts import Answer, SessionEnd
 from ._claims import Claim, ClaimResult
 from ._registrar import Registrar
+from ._revision import Bookkeeping
 from ._runs import Checkpoint, MinuteTotals, RunStart
 from ._schema import AttemptState, connect
 from ._writer import StateWriter
@@ -47,12 +48,15 @@ class Store:
     async def start_run(self, pid: int, now: float) -> RunStart:
         """Open a run; attempts a crash left in flight become uncertain."""
         result: RunStart = await self._writer.run(
-            functools.partial(_runs.start_run, pid=pid, now=now)
+            Bookkeeping(functools.partial(_runs.start_run, pid=pid, now=now))
         )
         return result
 
     async def use_generation(self, run: int, gen: int) -> None:
-        await self._writer.run(functools.partial(_runs.use_generation, run=run, gen=gen))
+        # Rejects of other generations go too: the result files of ``gen`` stay as they were.
+        await self._writer.run(
+            Bookkeeping(functools.partial(_runs.use_generation, run=run, gen=gen))
+        )
 
     async def register(
         self, registrar: Registrar, batch: Sequence[Target | Rejection]
@@ -62,7 +66,9 @@ class Store:
         return due
 
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        await self._writer.run(functools.partial(_runs.save_checkpoint, checkpoint=checkpoint))
+        await self._writer.run(
+            Bookkeeping(functools.partial(_runs.save_checkpoint, checkpoint=checkpoint))
+        )
 
     async def claim(self, claim: Claim) -> ClaimResult:
         """Claim a row for an attempt; committed before this returns (claim before send)."""
@@ -103,10 +109,14 @@ class Store:
         self._writer.submit(_attempts.hangup(key, number, result))
 
     def save_minutes(self, run: int, minutes: Iterable[MinuteTotals]) -> None:
-        self._writer.submit(functools.partial(_runs.save_minutes, run=run, minutes=list(minutes)))
+        self._writer.submit(
+            Bookkeeping(functools.partial(_runs.save_minutes, run=run, minutes=list(minutes)))
+        )
 
     def count_outcomes(self, counts: Iterable[tuple[int, str, int, int]]) -> None:
-        self._writer.submit(functools.partial(_runs.count_outcomes, counts=list(counts)))
+        self._writer.submit(
+            Bookkeeping(functools.partial(_runs.count_outcomes, counts=list(counts)))
+        )
 
     async def abandon_in_flight(self, why: str, now: float) -> int:
         """Attempts still in flight may have started a call: they become uncertain."""
@@ -119,10 +129,21 @@ class Store:
         self, run: int, exit_code: int, sent: int, summary: dict[str, Any], now: float
     ) -> None:
         await self._writer.run(
-            functools.partial(
-                _runs.finish_run, run=run, exit_code=exit_code, sent=sent, summary=summary, now=now
+            Bookkeeping(
+                functools.partial(
+                    _runs.finish_run,
+                    run=run,
+                    exit_code=exit_code,
+                    sent=sent,
+                    summary=summary,
+                    now=now,
+                )
             )
         )
+
+    async def note_files(self, note: str) -> None:
+        """Record what the result files were just written from (``StateReader.revision``)."""
+        await self._writer.run(Bookkeeping(functools.partial(_revision.note_files, note=note)))
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is committed."""

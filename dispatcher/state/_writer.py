@@ -4,7 +4,8 @@ Every operation submitted while a commit is under way joins the next one, so und
 commit carries many rows (group commit) and an idle run still commits within one round trip.
 Row operations of the same class in one group (claims, answers, session ends) run together
 as ``executemany`` — one C loop instead of a Python call per row — without ever reordering two
-operations on the same row.
+operations on the same row. A commit in which an operation other than ``Bookkeeping`` changed
+something counts as a new revision (see ``_revision``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ._revision import Bookkeeping, note_row_changes
 from ._schema import connect
 
 log = logging.getLogger("dispatcher.state")
@@ -130,12 +132,17 @@ class StateWriter:
                 batches.add(op, future)
                 continue
             batches.flush()  # any other op may read or write the rows: it sees them done
+            before = conn.total_changes
             try:
                 value, error = op(conn), None
             except Exception as exc:  # handed to the waiting coroutine, which re-raises it
                 value, error = None, exc
+            if conn.total_changes != before and not isinstance(op, Bookkeeping):
+                batches.changed = True
             _hand_over(results, future, value, error)
         batches.flush()
+        if batches.changed:
+            note_row_changes(conn)
         conn.execute("COMMIT")
         self.commits += 1
         if results:
@@ -157,6 +164,8 @@ class _Batches:
         self._results = results
         self._by_kind: dict[type[RowOp], list[tuple[RowOp, asyncio.Future[Any] | None]]] = {}
         self._rows: set[Hashable] = set()
+        self.changed = False
+        """Whether an operation of the group changed rows, attempts or rejects."""
 
     def add(self, op: RowOp, future: asyncio.Future[Any] | None) -> None:
         if op.row in self._rows:
@@ -174,6 +183,7 @@ class _Batches:
         self, kind: type[RowOp], group: list[tuple[RowOp, asyncio.Future[Any] | None]]
     ) -> None:
         conn = self._conn
+        before = conn.total_changes
         conn.execute("SAVEPOINT batch")
         try:
             values = kind.run_many(conn, [op for op, _ in group])
@@ -189,6 +199,8 @@ class _Batches:
                 if future is not None
             )
         conn.execute("RELEASE batch")
+        if conn.total_changes != before:
+            self.changed = True
 
     def _one_by_one(
         self, kind: type[RowOp], group: list[tuple[RowOp, asyncio.Future[Any] | None]]
