@@ -6,14 +6,30 @@ import asyncio
 import csv
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dispatcher import logs
 from dispatcher.config import Campaign, load_campaign
-from dispatcher.sandbox import Sandbox, start_sandbox
+from dispatcher.sandbox import Sandbox, make_credentials, start_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Leave the process's logging as it was for the next test (the CLI configures it)."""
+    yield
+    logs.reset()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One credentials file per module: RSA key generation is the slow part of a start."""
+    path = tmp_path_factory.mktemp("sandbox")
+    make_credentials(path)
+    return path
 
 
 @pytest.fixture

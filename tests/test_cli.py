@@ -5,24 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dispatcher import logs, state
+from dispatcher import state
 from dispatcher.cli import main
 from dispatcher.errors import ExitCode
 from tests.keys import write_credentials
 
 DEMO = Path(__file__).resolve().parent.parent / "campaigns"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Leave the process's logging as it was for the next test."""
-    yield
-    logs.reset()
 
 
 @pytest.fixture

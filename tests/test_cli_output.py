@@ -9,12 +9,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dispatcher import logs, state
+from dispatcher import state
 from dispatcher.cli import main
 from dispatcher.errors import ExitCode
 from dispatcher.lock import CampaignLock
@@ -22,13 +21,6 @@ from tests.keys import write_credentials
 from tests.processes import REPO
 
 DEMO = REPO / "campaigns"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Leave the process's logging as it was for the next test."""
-    yield
-    logs.reset()
 
 
 @pytest.fixture

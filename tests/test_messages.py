@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dispatcher import logs
 from dispatcher.auth import TokenSource, load_credentials
 from dispatcher.cli import main
 from dispatcher.client import Retry, StartRequest, VoximplantClient
@@ -20,13 +18,6 @@ from dispatcher.source import TargetReader
 from tests.conftest import NoWait, campaign_at, write_campaign
 from tests.keys import write_credentials
 from tests.processes import SandboxProcess
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Leave the process's logging as it was for the next test."""
-    yield
-    logs.reset()
 
 
 def _free_port() -> int:

@@ -3,13 +3,12 @@ they are, the campaign's new facts, and a "success" that means something was sen
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dispatcher import logs
 from dispatcher.cli import main
 from dispatcher.config import load_campaign
 from dispatcher.errors import ExitCode
@@ -22,13 +21,6 @@ from tests.conftest import FakeTime, write_campaign
 OUTCOMES = ["answered", "busy", "no_answer"]
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Leave the process's logging as it was for the next test."""
-    yield
-    logs.reset()
 
 
 def _parse(path: Path) -> tuple[Samples, dict[str, str]]:

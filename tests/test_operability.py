@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import phonenumbers
@@ -25,13 +24,6 @@ from dispatcher.runner import CampaignRun, RunOptions, execute
 from dispatcher.sandbox import Fault, Sandbox
 from tests.conftest import NoWait, campaign_at, write_campaign
 from tests.test_cli import instant_demo
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Leave the process's logging as it was for the next test."""
-    yield
-    logs.reset()
 
 
 class FakeClock:

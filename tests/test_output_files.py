@@ -7,26 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dispatcher import logs
 from dispatcher.cli import main
 from dispatcher.errors import ExitCode
 from dispatcher.lock import CampaignLock
 from dispatcher.runner import CampaignRun, RunOptions, execute
 from dispatcher.sandbox import Sandbox
 from tests.conftest import NoWait, campaign_at, read_results, write_campaign
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Leave the process's logging as it was for the next test."""
-    yield
-    logs.reset()
 
 
 def _campaign_with_bytes(directory: Path, data: bytes, **columns: object) -> Path:

@@ -30,14 +30,6 @@ T0 = 1_800_000_000.0  # the fake clock's start
 # --- fixtures and helpers -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One credentials file per module: RSA key generation is the slow part of a start."""
-    path = tmp_path_factory.mktemp("sandbox")
-    make_credentials(path)
-    return path
-
-
 @pytest.fixture
 async def sandbox(workdir: Path) -> AsyncIterator[Sandbox]:
     async with start_sandbox(workdir) as running:

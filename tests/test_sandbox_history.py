@@ -23,7 +23,6 @@ from dispatcher.sandbox import (
     LedgerEntry,
     OutcomeRule,
     Sandbox,
-    make_credentials,
     start_sandbox,
 )
 from dispatcher.sandbox.__main__ import _parser, call_model_from_args, main
@@ -33,14 +32,6 @@ from .sandbox_api import Api, Clock
 
 NOON_UTC = datetime(2027, 1, 15, 12, 0, tzinfo=UTC).timestamp()
 TALKING = CallModel(ring_s=(5, 5), talk_s=(60, 60))
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One credentials file per module: RSA key generation is the slow part of a start."""
-    path = tmp_path_factory.mktemp("sandbox")
-    make_credentials(path)
-    return path
 
 
 @pytest.fixture

@@ -12,21 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dispatcher.sandbox import Sandbox, make_credentials, start_sandbox
+from dispatcher.sandbox import Sandbox, start_sandbox
 
 from .sandbox_api import Api, Clock
 
 SCRIPT = "VoxEngine.addEventListener(AppEvents.Started, () => VoxEngine.terminate());"
 LIMIT = 128 * 1024
 T0_TEXT = "2027-01-15 08:00:00"  # the fake clock's start, in UTC
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One credentials file per module: RSA key generation is the slow part of a start."""
-    path = tmp_path_factory.mktemp("sandbox")
-    make_credentials(path)
-    return path
 
 
 @pytest.fixture
