@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402 - after the path set-up above
     cli_json,
+    met,
     run_cli,
     sandbox,
     spread,
@@ -70,8 +71,8 @@ def waiting(args: argparse.Namespace) -> int:
     walls = [run.wall_s for run in later]
     peaks = [run.peak_rss_mb for run in later]
     print(
-        f"runs after the first: wall {spread(walls)} s (target <= 2: {_met(max(walls) <= 2)}), "
-        f"peak RSS {spread(peaks)} MB (target <= 100: {_met(max(peaks) <= 100)}), "
+        f"runs after the first: wall {spread(walls)} s (target <= 2: {met(max(walls) <= 2)}), "
+        f"peak RSS {spread(peaks)} MB (target <= 100: {met(max(peaks) <= 100)}), "
         f"CPU {spread([run.cpu_s for run in later])} s"
     )
     print(f"StartScenarios the sandbox received: {started}")
@@ -149,10 +150,6 @@ def _policy_count(outcomes: list[str]) -> int:
         if outcome != "busy":
             return number
     return MAX_ATTEMPTS if len(outcomes) >= MAX_ATTEMPTS else len(outcomes) + 1
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "MISSED"
 
 
 def main() -> int:

@@ -308,6 +308,11 @@ def run_table(python: str, script: Path, args: Sequence[str]) -> list[dict[str, 
     return rows
 
 
+def met(ok: bool) -> str:
+    """How a figure compares with its target, as the README's tables say it."""
+    return "met" if ok else "MISSED"
+
+
 def spread(values: Sequence[float]) -> str:
     """``median (min to max)`` of repeated measurements."""
     return f"{statistics.median(values):.4g} ({min(values):.4g} to {max(values):.4g})"

@@ -37,6 +37,7 @@ from bench.harness import (  # noqa: E402 - after the path set-up above
     PYTHON,
     SandboxProcess,
     cli_json,
+    met,
     run_cli,
     run_table,
     sandbox,
@@ -85,7 +86,7 @@ def overhead(args: argparse.Namespace) -> int:
         )
         print(f"{name:<11} median (min to max): {line}")
     ratio = medians["on"] / medians["off"]
-    print(f"calls/s on / off (medians): {ratio:.3f} (target >= 0.97: {_met(ratio >= 0.97)})")
+    print(f"calls/s on / off (medians): {ratio:.3f} (target >= 0.97: {met(ratio >= 0.97)})")
     return 0
 
 
@@ -126,12 +127,12 @@ def live_cap(args: argparse.Namespace) -> int:
         f"session length from the ledger: mean {mean:.2f} s, min {min(lengths):.2f}, "
         f"max {max(lengths):.2f}"
     )
-    print(f"peak live sessions (sandbox): {peak} (target <= {LIVE_CAP}: {_met(peak <= LIVE_CAP)})")
+    print(f"peak live sessions (sandbox): {peak} (target <= {LIVE_CAP}: {met(peak <= LIVE_CAP)})")
     print(
         f"start rate: {overall:.2f}/s over the whole run, {steady:.2f}/s after the first "
         f"{LIVE_CAP} starts; 300 / mean = {expected:.2f}/s; ratio {overall / expected:.3f} "
         f"(whole) {steady / expected:.3f} (steady) (target within 10 %: "
-        f"{_met(abs(overall / expected - 1) <= 0.10)})"
+        f"{met(abs(overall / expected - 1) <= 0.10)})"
     )
     history = int(stats["requests"].get("GetCallHistory", 0))
     print(f"GetCallHistory requests: {history:,}; StartScenarios: {len(ledger):,}")
@@ -166,7 +167,7 @@ def collect(args: argparse.Namespace) -> int:
     print(
         f"GetCallHistory requests during the collect: {requests} for {args.rows:,} sessions "
         f"(target for 100,000 sessions: <= 110; "
-        f"{_met(requests <= 110) if args.rows == 100_000 else 'not that size'})"
+        f"{met(requests <= 110) if args.rows == 100_000 else 'not that size'})"
     )
     print(outcomes)
     return 0
@@ -206,10 +207,6 @@ def _compare(ledger: list[dict[str, Any]], campaign: Path) -> str:
         f"different: {differ}, without an outcome or session: {missing}; ledger: "
         f"{dict(Counter(truth.values()))}"
     )
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "MISSED"
 
 
 def main() -> int:
