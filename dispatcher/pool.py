@@ -128,11 +128,10 @@ class WorkerPool(Generic[T]):
         self._tasks = [asyncio.create_task(self._work()) for _ in range(workers)]
 
     def __repr__(self) -> str:
-        return f"<WorkerPool workers={len(self._tasks)} queued={self._queue.qsize()}>"
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
+        return (
+            f"<WorkerPool workers={len(self._tasks)} queued={self._queue.qsize()} "
+            f"stopping={self._stopping}>"
+        )
 
     async def put(self, item: T) -> bool:
         """Queue one item (waits while the queue is full); False once the pool is stopping."""
