@@ -67,6 +67,10 @@ async def test_until_done_redials_by_outcome_up_to_the_policy(tmp_path: Path) ->
     assert results["busy"]["status"] == "dispatched"
     attempts = Counter(row["key"] for row in read_attempts(load_campaign(path)))
     assert attempts == {"answered": 1, "busy": 3, "no_answer": 3, "rejected": 1}
+    # Progress counts rows, not calls: the 4 redials of later rounds are counted apart.
+    assert (summary.stats["sent_now"], summary.stats["rows_done_now"]) == (8, 4)
+    assert summary.stats["redials_now"] == 4
+    assert summary.stats["rounds"] > 1
 
 
 async def test_cron_runs_send_only_what_is_due(tmp_path: Path) -> None:

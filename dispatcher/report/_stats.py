@@ -56,6 +56,9 @@ class RunStats:
     history_requests: int = 0
     deferred: int = 0
     """Rows this run found outside their calling window or over a frequency cap."""
+    rounds: int = 1
+    """Rounds sent so far: after the first, ``--until-done`` sends redials of rows already done."""
+    _done_in_first_round: int | None = None
     _second: int = 0
     _calls_this_second: int = 0
     _minutes: dict[int, _Minute] = field(default_factory=dict)
@@ -79,8 +82,24 @@ class RunStats:
 
     @property
     def done(self) -> int:
-        """Input rows this run has finished with, whatever the result."""
+        """Input rows this run has finished with, whatever the result: every row is counted in
+        the first round; later rounds only redial rows already counted."""
+        if self._done_in_first_round is not None:
+            return self._done_in_first_round
         return self.rejected + self.skipped + self.sent + self.deferred
+
+    @property
+    def redials(self) -> int:
+        """Attempts sent by the rounds after the first (``--until-done``)."""
+        if self._done_in_first_round is None:
+            return 0
+        return self.rejected + self.skipped + self.sent + self.deferred - self._done_in_first_round
+
+    def next_round(self) -> None:
+        """A later round starts: what it sends are redials, not more rows done."""
+        if self._done_in_first_round is None:
+            self._done_in_first_round = self.done
+        self.rounds += 1
 
     def counts(self) -> dict[str, int]:
         """Live counts for the progress display (``deferred``: left pending for the next run)."""
@@ -94,6 +113,7 @@ class RunStats:
             "rejected": self.rejected,
             "skipped": self.skipped,
             "deferred": outcome(Status.PENDING.value, 0),
+            "redials": self.redials,
         }
 
     def observe(self, latency_s: float, *, started: bool, throttled: bool, now: float) -> None:

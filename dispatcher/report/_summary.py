@@ -153,6 +153,9 @@ def stats_fields(stats: RunStats) -> dict[str, Any]:
         "started_at": iso(stats.started_at),
         "finished_at": iso(time.time()),
         "sent_now": stats.sent,
+        "rows_done_now": stats.done,
+        "rounds": stats.rounds,
+        "redials_now": stats.redials,
         "requests": stats.requests,
         "mean_calls_per_s": mean,
         # Peaks are counted per clock second; a run shorter than two of them has only its mean.

@@ -180,6 +180,7 @@ class Rounds:
                 self.facts["until_done"] = "stopped by --max-runtime"
                 return
             if due is not None and due <= run.options.clock():
+                run.stats.next_round()
                 await self._round(following, sender, None, ALL_LINES)
 
     async def _next(self, following: Following) -> tuple[float | None, int]:
