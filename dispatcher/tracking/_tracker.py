@@ -1,13 +1,21 @@
 """Following started sessions to their end through the account's call history.
 
-Each pass pages through the attempts that started and have not been seen to end (oldest claim
-first, 1000 ids per GetCallHistory request, the documented maximum), records every session
+The tracker *sweeps* the attempts that started and have not been seen to end, oldest claim
+first, 1000 ids per GetCallHistory request (the documented maximum): it records every session
 history lists (history lists a session only once it has ended), frees its live-call slot, and
 lets the redial policy decide whether the row is done or waits for another attempt. A session
 not listed after ``tracking.give_up_after_s`` is recorded with the outcome ``unknown`` (never
-redialled). History requests share the run's in-flight budget with StartScenarios, and 429s
-are retried like theirs; any other failure ends the pass: nothing is guessed, the next pass
-tries again.
+redialled).
+
+A pass reads at most ``pages_per_pass`` pages, so its cost does not grow with the number of
+open attempts; a sweep that needs more pages goes on where the last pass stopped. A sweep
+covers the attempts open when it began, up to the youngest claim (newer ones wait for the
+next sweep, so a sweep always ends however fast rows start), and the next sweep starts again
+from the oldest claim: every open attempt is looked at once per sweep, and an attempt that
+becomes open behind the cursor (a reconciled one) is looked at by the next. History requests
+share the run's in-flight budget with StartScenarios, and 429s are retried like theirs; any
+other failure ends the pass where it is: nothing is guessed, the next pass asks for the same
+page again.
 """
 
 from __future__ import annotations
@@ -17,74 +25,45 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dispatcher.client import (
-    MAX_IDS,
-    CallSession,
-    HistoryOutcome,
-    HistoryPage,
-    HistoryQuery,
-    ReadFailure,
-    Retry,
-    VoximplantClient,
-)
+from dispatcher.client import MAX_IDS, CallSession, HistoryQuery, ReadFailure
 from dispatcher.config import TrackingSettings
 from dispatcher.logs import event
 from dispatcher.outcomes import UNKNOWN, CallOutcome, classify
-from dispatcher.pool import InFlightLimit
 from dispatcher.redial import RedialPolicy
-from dispatcher.report import RunStats
-from dispatcher.retry import RetryPolicy, Sleep, send_with_retry
 from dispatcher.state import AttemptState, OpenAttempt, SessionEnd, StateReader, Store
 
 from ._live import LiveSessions
+from ._reader import HistoryReader
 
 log = logging.getLogger("dispatcher.tracking")
 
 WINDOW_MARGIN_S = 600.0
 """Slack on each side of a history date window: our clock and the API's may disagree."""
-READ_RETRY = RetryPolicy(max_attempts=6, max_total_wait_s=60.0, initial_s=0.5, max_wait_s=10.0)
+PAGES_PER_PASS = 10
+"""Pages of open attempts (GetCallHistory requests) one pass reads at most: 10,000 sessions,
+several times what a run at the account's limit starts between two default polls."""
+_OLDEST = (-1.0, "", 0)
 
 
 @dataclass(frozen=True, slots=True)
 class Pass:
-    """What one pass over the live sessions found."""
+    """What one pass (or a whole sweep) found."""
 
     collected: int
     still_live: int
+    """Attempts looked at in the current sweep so far and not yet seen to end."""
     failure: ReadFailure | None = None
+    more: bool = False
+    """The sweep is not over: open attempts remain that it has not looked at yet."""
+
+    @property
+    def nothing_open(self) -> bool:
+        """A whole sweep went by, it found nothing still live, and history could be read."""
+        return not (self.still_live or self.more or self.failure)
 
 
 def _utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-class HistoryReader:
-    """GetCallHistory inside the run's in-flight budget, 429s retried with backoff."""
-
-    def __init__(
-        self, client: VoximplantClient, limit: InFlightLimit, stats: RunStats, sleep: Sleep
-    ) -> None:
-        self.client = client
-        self.limit = limit
-        self.stats = stats
-        self.sleep = sleep
-
-    async def read(self, query: HistoryQuery) -> HistoryPage | ReadFailure:
-        async def once() -> HistoryOutcome:
-            epoch = await self.limit.acquire()
-            throttled = False
-            try:
-                self.stats.history_requests += 1
-                answer = await self.client.get_call_history(query)
-                throttled = isinstance(answer, Retry) and answer.status == 429
-                return answer
-            finally:
-                self.limit.release(epoch, throttled=throttled)
-
-        answer, _ = await send_with_retry(once, READ_RETRY, self.sleep)
-        if isinstance(answer, Retry):
-            return ReadFailure(f"GetCallHistory still throttled: {answer.reason}")
-        return answer
 
 
 class SessionTracker:
@@ -100,6 +79,7 @@ class SessionTracker:
         live: LiveSessions,
         settings: TrackingSettings,
         clock: Callable[[], float],
+        pages_per_pass: int = PAGES_PER_PASS,
     ) -> None:
         self.history = history
         self.store = store
@@ -108,31 +88,72 @@ class SessionTracker:
         self.live = live
         self.settings = settings
         self.clock = clock
+        self.pages_per_pass = pages_per_pass
         self.passes = 0
+        self.sweeps = 0
+        self._cursor: tuple[float, str, int] | None = None
+        """Where the current sweep goes on; None: the next pass begins a new sweep."""
+        self._sweep_until = 0.0
+        self._sweep_still = 0
 
     def __repr__(self) -> str:
-        return f"<SessionTracker passes={self.passes} {self.live!r}>"
+        return (
+            f"<SessionTracker passes={self.passes} sweeps={self.sweeps} "
+            f"at={self._cursor} {self.live!r}>"
+        )
 
     async def poll(self) -> Pass:
-        """One pass over every started attempt; see the module docstring."""
+        """One pass: at most ``pages_per_pass`` pages of the current sweep."""
         self.passes += 1
         await self.store.flush()  # see the answers recorded so far
-        collected = still = 0
-        cursor: tuple[float, str, int] = (-1.0, "", 0)
-        while True:
-            with self.reader() as reader:
-                page = reader.open_attempts(AttemptState.STARTED, after=cursor, limit=MAX_IDS)
-            if not page:
-                break
-            cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
-            found = await self._look_up(page)
-            if isinstance(found, ReadFailure):
-                return Pass(collected, still + len(page), found)
-            ended = self._record(page, found)
-            collected += ended
-            still += len(page) - ended
+        collected = 0
+        with self.reader() as reader:
+            cursor = self._cursor or self._begin_sweep(reader)
+            for _ in range(self.pages_per_pass):
+                page = reader.open_attempts(
+                    AttemptState.STARTED, after=cursor, limit=MAX_IDS, until=self._sweep_until
+                )
+                ended = await self._follow(page) if page else 0
+                if isinstance(ended, ReadFailure):
+                    return Pass(collected, self._sweep_still + len(page), ended, more=True)
+                collected += ended
+                if len(page) < MAX_IDS:
+                    self._end_sweep()
+                    break
+                cursor = self._cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
         await self.store.flush()
-        return Pass(collected, still)
+        return Pass(collected, self._sweep_still, more=self._cursor is not None)
+
+    async def sweep(self) -> Pass:
+        """Every attempt open now, looked at once: a new sweep, its passes back to back."""
+        self._cursor = None
+        collected = 0
+        while True:
+            result = await self.poll()
+            collected += result.collected
+            if result.failure or not result.more:
+                return Pass(collected, result.still_live, result.failure, result.more)
+
+    def _begin_sweep(self, reader: StateReader) -> tuple[float, str, int]:
+        # Up to the youngest claim open now (not the clock: a claim another host stamped a
+        # little ahead of ours still belongs to this sweep).
+        youngest = reader.youngest_attempts(AttemptState.STARTED, limit=1)
+        self._cursor, self._sweep_still = _OLDEST, 0
+        self._sweep_until = youngest[0].claimed_at if youngest else -1.0
+        return _OLDEST
+
+    def _end_sweep(self) -> None:
+        self._cursor = None
+        self.sweeps += 1
+
+    async def _follow(self, page: list[OpenAttempt]) -> int | ReadFailure:
+        """Look one page up in history and record the sessions that ended."""
+        found = await self._look_up(page)
+        if isinstance(found, ReadFailure):
+            return found
+        ended = self._record(page, found)
+        self._sweep_still += len(page) - ended
+        return ended
 
     async def _look_up(self, page: list[OpenAttempt]) -> dict[int, CallSession] | ReadFailure:
         now = self.clock()
