@@ -7,8 +7,9 @@ lets the redial policy decide whether the row is done or waits for another attem
 not listed after ``tracking.give_up_after_s`` is recorded with the outcome ``unknown`` (never
 redialled).
 
-A pass reads at most ``pages_per_pass`` pages, so its cost does not grow with the number of
-open attempts; a sweep that needs more pages goes on where the last pass stopped. A sweep
+A pass reads at most ``pages_per_pass`` pages (``PAGES_PER_PASS``), so its cost does not grow
+with the number of open attempts; a sweep that needs more pages goes on where the last pass
+stopped. A sweep
 covers the attempts open when it began, up to the youngest claim (newer ones wait for the
 next sweep, so a sweep always ends however fast rows start), and the next sweep starts again
 from the oldest claim: every open attempt is looked at once per sweep, and an attempt that
@@ -80,6 +81,7 @@ class SessionTracker:
         settings: TrackingSettings,
         clock: Callable[[], float],
         pages_per_pass: int = PAGES_PER_PASS,
+        page_size: int = MAX_IDS,
     ) -> None:
         self.history = history
         self.store = store
@@ -89,6 +91,8 @@ class SessionTracker:
         self.settings = settings
         self.clock = clock
         self.pages_per_pass = pages_per_pass
+        self.page_size = page_size
+        """Session ids per GetCallHistory request (the documented maximum; tests use less)."""
         self.passes = 0
         self.sweeps = 0
         self._cursor: tuple[float, str, int] | None = None
@@ -111,13 +115,16 @@ class SessionTracker:
             cursor = self._cursor or self._begin_sweep(reader)
             for _ in range(self.pages_per_pass):
                 page = reader.open_attempts(
-                    AttemptState.STARTED, after=cursor, limit=MAX_IDS, until=self._sweep_until
+                    AttemptState.STARTED,
+                    after=cursor,
+                    limit=self.page_size,
+                    until=self._sweep_until,
                 )
                 ended = await self._follow(page) if page else 0
                 if isinstance(ended, ReadFailure):
                     return Pass(collected, self._sweep_still + len(page), ended, more=True)
                 collected += ended
-                if len(page) < MAX_IDS:
+                if len(page) < self.page_size:
                     self._end_sweep()
                     break
                 cursor = self._cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
