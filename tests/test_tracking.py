@@ -385,6 +385,6 @@ def test_sigterm_ends_a_run_promptly_while_the_tracker_reads_many_open_sessions(
         took = time.monotonic() - signalled
         assert run.returncode == ExitCode.INTERRUPTED, err
         assert took < 5.0, f"the run took {took:.1f} s to stop"
-        assert history_requests() < 2 + PAGES_PER_PASS
+        assert history_requests() <= 1 + PAGES_PER_PASS  # the probe, one pass, no more
     finally:
         server.stop()

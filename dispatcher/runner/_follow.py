@@ -1,9 +1,10 @@
 """Following sessions during a run: the role check at start, the tracker loop, the final pass.
 
-The tracker polls while rows are sent (often when the live-call cap makes rows wait), does one
-more pass when sending is over, and with ``tracking.wait_for_outcomes_s`` keeps polling until
-every session has ended or the time is up. When history cannot be read and the cap is full,
-the run waits and says why, every ``CAP_NOTICE_S``.
+The tracker polls while rows are sent (often when the live-call cap makes rows wait), each
+pass bounded, sweeps every live session once more when sending is over, and with
+``tracking.wait_for_outcomes_s`` keeps sweeping until every session has ended or the time is
+up. A stop cancels whatever pass is under way (a signal even the last one). When history
+cannot be read and the cap is full, the run waits and says why, every ``CAP_NOTICE_S``.
 """
 
 from __future__ import annotations

@@ -7,20 +7,21 @@ lets the redial policy decide whether the row is done or waits for another attem
 not listed after ``tracking.give_up_after_s`` is recorded with the outcome ``unknown`` (never
 redialled).
 
-A pass reads at most ``pages_per_pass`` pages (``PAGES_PER_PASS``), so its cost does not grow
-with the number of open attempts; a sweep that needs more pages goes on where the last pass
-stopped. A sweep
+A pass reads at most ``pages_per_pass`` pages (``PAGES_PER_PASS``) and looks them up at once,
+so its cost does not grow with the number of open attempts and it waits for one request, not
+one per page; a sweep that needs more pages goes on where the last pass stopped. A sweep
 covers the attempts open when it began, up to the youngest claim (newer ones wait for the
 next sweep, so a sweep always ends however fast rows start), and the next sweep starts again
 from the oldest claim: every open attempt is looked at once per sweep, and an attempt that
 becomes open behind the cursor (a reconciled one) is looked at by the next. History requests
 share the run's in-flight budget with StartScenarios, and 429s are retried like theirs; any
-other failure ends the pass where it is: nothing is guessed, the next pass asks for the same
-page again.
+other failure ends the pass at that page: nothing is guessed, the next pass asks for it
+again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -107,29 +108,42 @@ class SessionTracker:
         )
 
     async def poll(self) -> Pass:
-        """One pass: at most ``pages_per_pass`` pages of the current sweep."""
+        """One pass: at most ``pages_per_pass`` pages of the current sweep, looked up at once
+        (one request's latency instead of one per page, at the end of a run too)."""
         self.passes += 1
         await self.store.flush()  # see the answers recorded so far
-        collected = 0
         with self.reader() as reader:
-            cursor = self._cursor or self._begin_sweep(reader)
-            for _ in range(self.pages_per_pass):
-                page = reader.open_attempts(
-                    AttemptState.STARTED,
-                    after=cursor,
-                    limit=self.page_size,
-                    until=self._sweep_until,
-                )
-                ended = await self._follow(page) if page else 0
-                if isinstance(ended, ReadFailure):
-                    return Pass(collected, self._sweep_still + len(page), ended, more=True)
-                collected += ended
-                if len(page) < self.page_size:
-                    self._end_sweep()
-                    break
-                cursor = self._cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
+            pages, at_end = self._pages(reader, self._cursor or self._begin_sweep(reader))
+        answers = await asyncio.gather(*(self._look_up(page) for page in pages))
+        collected = 0
+        for page, found in zip(pages, answers, strict=True):
+            if isinstance(found, ReadFailure):
+                # The cursor stays before this page: the next pass asks for it again.
+                return Pass(collected, self._sweep_still + len(page), found, more=True)
+            ended = self._record(page, found)
+            self._sweep_still += len(page) - ended
+            collected += ended
+            self._cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
+        if at_end:
+            self._end_sweep()
         await self.store.flush()
         return Pass(collected, self._sweep_still, more=self._cursor is not None)
+
+    def _pages(
+        self, reader: StateReader, cursor: tuple[float, str, int]
+    ) -> tuple[list[list[OpenAttempt]], bool]:
+        """The pass's pages from ``cursor`` on; and whether they reach the sweep's end."""
+        pages: list[list[OpenAttempt]] = []
+        for _ in range(self.pages_per_pass):
+            page = reader.open_attempts(
+                AttemptState.STARTED, after=cursor, limit=self.page_size, until=self._sweep_until
+            )
+            if page:
+                pages.append(page)
+            if len(page) < self.page_size:
+                return pages, True
+            cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
+        return pages, False
 
     async def sweep(self) -> Pass:
         """Every attempt open now, looked at once: a new sweep, its passes back to back."""
@@ -152,15 +166,6 @@ class SessionTracker:
     def _end_sweep(self) -> None:
         self._cursor = None
         self.sweeps += 1
-
-    async def _follow(self, page: list[OpenAttempt]) -> int | ReadFailure:
-        """Look one page up in history and record the sessions that ended."""
-        found = await self._look_up(page)
-        if isinstance(found, ReadFailure):
-            return found
-        ended = self._record(page, found)
-        self._sweep_still += len(page) - ended
-        return ended
 
     async def _look_up(self, page: list[OpenAttempt]) -> dict[int, CallSession] | ReadFailure:
         now = self.clock()
