@@ -285,14 +285,16 @@ async def test_a_pass_asks_for_at_most_its_pages_and_a_sweep_for_every_open_atte
             result = await tracker.poll()
             passes += 1
             assert len(history.asked) - before <= pages
-            assert result.failure is None and result.collected == 0
+            assert result.failure is None
+            assert result.collected == 0
             if not result.more:
                 break
     assert all(0 < len(ids) <= page_size for ids in history.asked)
     asked = [i for ids in history.asked for i in ids]
     assert sorted(asked) == list(range(10_000, 10_000 + open_))
     assert passes <= -(-open_ // (page_size * pages)) + (open_ % (page_size * pages) == 0)
-    assert result.still_live == open_ and not result.nothing_open
+    assert result.still_live == open_
+    assert not result.nothing_open
 
 
 async def test_attempts_claimed_during_a_sweep_wait_for_the_next_one(
@@ -329,12 +331,14 @@ async def test_sessions_ended_are_collected_pass_by_pass_and_free_their_slots(
     first = await execute(campaign, options(time_))
     assert first.totals["live"] == 17
     time_.now += 1100
-    async with tracker_for(campaign, time_, page_size=4, pages_per_pass=2) as (tracker, history):
+    async with tracker_for(campaign, time_, page_size=4, pages_per_pass=2) as (tracker, _):
         result = await tracker.poll()
-        assert result.collected == 8 and result.more
+        assert result.collected == 8
+        assert result.more
         assert tracker.live.live == 17 - 8
         swept = await tracker.sweep()
-        assert swept.collected == 9 and swept.nothing_open
+        assert swept.collected == 9
+        assert swept.nothing_open
         assert tracker.live.live == 0
     after = await execute(campaign, options(time_, mode=RunMode.COLLECT))
     assert after.totals["dispatched"] == 17
