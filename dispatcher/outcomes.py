@@ -64,7 +64,8 @@ class CallOutcome:
 
 def reported_outcome(custom_data: str | None) -> str | None:
     """The ``outcome`` a scenario wrote into a custom-data JSON object, if valid."""
-    if not custom_data or not custom_data.startswith("{"):
+    # Most custom data is what we sent (a JSON object without that key): not worth decoding.
+    if not custom_data or not custom_data.startswith("{") or '"outcome"' not in custom_data:
         return None
     try:
         data = json.loads(custom_data)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._outcomes import Retry
-from ._wire import API_DATE, api_date
+from ._wire import api_date
 
 MAX_IDS = 1000
 MAX_COUNT = 1000
@@ -116,6 +116,7 @@ class ReadFailure:
 HistoryOutcome = HistoryPage | Retry | ReadFailure
 
 _CODE = re.compile(r"^\s*(\d{3})\b\s*(.*)$")
+_DATE_LENGTH = len("2024-01-31 23:59:59")
 
 
 def parse_history(body: Mapping[str, Any]) -> HistoryPage:
@@ -200,10 +201,17 @@ def _text(value: Any) -> str | None:
 
 
 def _date(value: Any, zone: dt.tzinfo | None) -> dt.datetime | None:
-    if zone is None or not isinstance(value, str):
+    """``YYYY-MM-DD HH:MM:SS`` in ``zone``, as UTC. ``fromisoformat`` reads that format about
+    ten times faster than ``strptime`` (a history answer carries a thousand of them); a text
+    of another length, or one that names its own offset, is not the API's format."""
+    if zone is None or not isinstance(value, str) or len(value) != _DATE_LENGTH:
         return None
     try:
-        local = dt.datetime.strptime(value, API_DATE)
+        local = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
+    if local.tzinfo is not None:
+        return None
+    if zone is dt.UTC:
+        return local.replace(tzinfo=dt.UTC)
     return local.replace(tzinfo=zone).astimezone(dt.UTC)

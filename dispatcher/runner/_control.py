@@ -57,6 +57,9 @@ class StopState:
     operator: str | None = None
     """The operator's stop or pause mark that refused a claim."""
     event: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set on any stop."""
+    interrupt: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set on a signal only: what cuts short even the last pass over the live sessions."""
 
     @property
     def requested(self) -> bool:
@@ -104,6 +107,7 @@ class CampaignRun:
             )
         if interrupted and not self.stop.interrupted:
             self.stop.interrupted = True
+            self.stop.interrupt.set()
             event(
                 log,
                 logging.WARNING,

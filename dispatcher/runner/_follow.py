@@ -1,9 +1,10 @@
 """Following sessions during a run: the role check at start, the tracker loop, the final pass.
 
-The tracker polls while rows are sent (often when the live-call cap makes rows wait), does one
-more pass when sending is over, and with ``tracking.wait_for_outcomes_s`` keeps polling until
-every session has ended or the time is up. When history cannot be read and the cap is full,
-the run waits and says why, every ``CAP_NOTICE_S``.
+The tracker polls while rows are sent (often when the live-call cap makes rows wait), each
+pass bounded, sweeps every live session once more when sending is over, and with
+``tracking.wait_for_outcomes_s`` keeps sweeping until every session has ended or the time is
+up. A stop cancels whatever pass is under way (a signal even the last one). When history
+cannot be read and the cap is full, the run waits and says why, every ``CAP_NOTICE_S``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dispatcher.client import HistoryQuery, ReadFailure, VoximplantClient
 from dispatcher.errors import FatalApiError
@@ -25,6 +27,7 @@ from dispatcher.tracking import HistoryReader, LiveSessions, Pass, SessionTracke
 from ._control import CampaignRun, RunMode, first_of
 
 log = logging.getLogger("dispatcher.runner")
+T = TypeVar("T")
 
 CAP_POLL_S = 1.0
 """Poll interval while rows wait for the live-call cap: slots free up as soon as calls end."""
@@ -128,14 +131,40 @@ async def follow_while(following: Following, run: CampaignRun, done: asyncio.Eve
     live = following.live
     while not (done.is_set() or run.stop.requested):
         live.started.clear()
-        result = await following.tracker.poll()
-        following.last_failure = result.failure
+        result = await poll_unless_stopped(following, run)
+        if result is None:
+            return
         noticed = _notice_cap(following, result, noticed)
-        if not result.still_live and not result.failure:
+        if result.nothing_open:
             await _first(run, done, live.started.wait())  # nothing to look for until a start
             continue
         interval = CAP_POLL_S if live.waiting else run.campaign.tracking.poll_interval_s
         await _first(run, done, run.sleep_unless_stopped(interval))
+
+
+async def poll_unless_stopped(following: Following, run: CampaignRun) -> Pass | None:
+    """One pass of the tracker, cut short by any stop (None then)."""
+    assert following.tracker is not None
+    result = await _unless(run.stop.event, following.tracker.poll())
+    if result is not None:
+        following.last_failure = result.failure
+    return result
+
+
+async def _unless(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """``work``'s result, or None when ``stop`` is set first: ``work`` is then cancelled and
+    waited for. A pass may be cut at any await: what it recorded stays recorded, the page it
+    was asking about is asked again by the next pass, and a history read changes nothing."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    return None if task.cancelled() else task.result()
 
 
 def _notice_cap(following: Following, result: Pass, noticed: float) -> float:
@@ -164,18 +193,26 @@ async def _first(run: CampaignRun, done: asyncio.Event, waiting: Awaitable[objec
 async def final_passes(
     following: Following, run: CampaignRun, *, wait_s: float | None = None
 ) -> None:
-    """One pass now; with ``wait_for_outcomes_s``, more until nothing is live or time is up."""
+    """A sweep over every live session now; with ``wait_for_outcomes_s``, more until nothing
+    is live or the time is up. A stop cuts it short at once: after a signal nothing more is
+    read; after an operator's stop or a fatal answer, one pass (bounded) and no more."""
     tracker = following.tracker
     if tracker is None or run.stop.interrupted:
+        return
+    if run.stop.requested:
+        last = await _unless(run.stop.interrupt, tracker.poll())
+        following.last_failure = last.failure if last else following.last_failure
         return
     wait = wait_s if wait_s is not None else run.options.wait_for_outcomes_s
     if wait is None:
         wait = run.campaign.tracking.wait_for_outcomes_s
     deadline = run.options.clock() + wait
     while True:
-        result = await tracker.poll()
+        result = await _unless(run.stop.event, tracker.sweep())
+        if result is None:
+            return
         following.last_failure = result.failure
-        if not result.still_live or run.options.clock() >= deadline or run.stop.interrupted:
+        if result.nothing_open or run.options.clock() >= deadline or run.stop.requested:
             return
         await run.sleep_unless_stopped(
             min(run.campaign.tracking.poll_interval_s, max(0.0, deadline - run.options.clock()))

@@ -25,7 +25,13 @@ from dispatcher.state import Registrar, StateReader, Status, Store
 
 from ._control import CampaignRun, RunMode, first_of
 from ._feed import ALL_LINES, feed_due, feed_file
-from ._follow import Following, final_passes, follow_while, start_following
+from ._follow import (
+    Following,
+    final_passes,
+    follow_while,
+    poll_unless_stopped,
+    start_following,
+)
 from ._reading import ReadingPlan
 from ._sender import RowSender
 
@@ -203,7 +209,7 @@ class Rounds:
             if (due is not None and due <= now) or now >= deadline or (due is None and not live):
                 return
             if live and following.tracker is not None:
-                await following.tracker.poll()
+                await poll_unless_stopped(following, run)
             target = min(due if due is not None else float("inf"), deadline)
             step = target - now
             if live:

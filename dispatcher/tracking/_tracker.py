@@ -1,90 +1,71 @@
 """Following started sessions to their end through the account's call history.
 
-Each pass pages through the attempts that started and have not been seen to end (oldest claim
-first, 1000 ids per GetCallHistory request, the documented maximum), records every session
+The tracker *sweeps* the attempts that started and have not been seen to end, oldest claim
+first, 1000 ids per GetCallHistory request (the documented maximum): it records every session
 history lists (history lists a session only once it has ended), frees its live-call slot, and
 lets the redial policy decide whether the row is done or waits for another attempt. A session
 not listed after ``tracking.give_up_after_s`` is recorded with the outcome ``unknown`` (never
-redialled). History requests share the run's in-flight budget with StartScenarios, and 429s
-are retried like theirs; any other failure ends the pass: nothing is guessed, the next pass
-tries again.
+redialled).
+
+A pass reads at most ``pages_per_pass`` pages (``PAGES_PER_PASS``) and looks them up at once,
+so its cost does not grow with the number of open attempts and it waits for one request, not
+one per page; a sweep that needs more pages goes on where the last pass stopped. A sweep
+covers the attempts open when it began, up to the youngest claim (newer ones wait for the
+next sweep, so a sweep always ends however fast rows start), and the next sweep starts again
+from the oldest claim: every open attempt is looked at once per sweep, and an attempt that
+becomes open behind the cursor (a reconciled one) is looked at by the next. History requests
+share the run's in-flight budget with StartScenarios, and 429s are retried like theirs; any
+other failure ends the pass at that page: nothing is guessed, the next pass asks for it
+again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dispatcher.client import (
-    MAX_IDS,
-    CallSession,
-    HistoryOutcome,
-    HistoryPage,
-    HistoryQuery,
-    ReadFailure,
-    Retry,
-    VoximplantClient,
-)
+from dispatcher.client import MAX_IDS, CallSession, HistoryQuery, ReadFailure
 from dispatcher.config import TrackingSettings
 from dispatcher.logs import event
 from dispatcher.outcomes import UNKNOWN, CallOutcome, classify
-from dispatcher.pool import InFlightLimit
 from dispatcher.redial import RedialPolicy
-from dispatcher.report import RunStats
-from dispatcher.retry import RetryPolicy, Sleep, send_with_retry
 from dispatcher.state import AttemptState, OpenAttempt, SessionEnd, StateReader, Store
 
 from ._live import LiveSessions
+from ._reader import HistoryReader
 
 log = logging.getLogger("dispatcher.tracking")
 
 WINDOW_MARGIN_S = 600.0
 """Slack on each side of a history date window: our clock and the API's may disagree."""
-READ_RETRY = RetryPolicy(max_attempts=6, max_total_wait_s=60.0, initial_s=0.5, max_wait_s=10.0)
+PAGES_PER_PASS = 10
+"""Pages of open attempts (GetCallHistory requests) one pass reads at most: 10,000 sessions,
+several times what a run at the account's limit starts between two default polls."""
+_OLDEST = (-1.0, "", 0)
 
 
 @dataclass(frozen=True, slots=True)
 class Pass:
-    """What one pass over the live sessions found."""
+    """What one pass (or a whole sweep) found."""
 
     collected: int
     still_live: int
+    """Attempts looked at in the current sweep so far and not yet seen to end."""
     failure: ReadFailure | None = None
+    more: bool = False
+    """The sweep is not over: open attempts remain that it has not looked at yet."""
+
+    @property
+    def nothing_open(self) -> bool:
+        """A whole sweep went by, it found nothing still live, and history could be read."""
+        return not (self.still_live or self.more or self.failure)
 
 
 def _utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-class HistoryReader:
-    """GetCallHistory inside the run's in-flight budget, 429s retried with backoff."""
-
-    def __init__(
-        self, client: VoximplantClient, limit: InFlightLimit, stats: RunStats, sleep: Sleep
-    ) -> None:
-        self.client = client
-        self.limit = limit
-        self.stats = stats
-        self.sleep = sleep
-
-    async def read(self, query: HistoryQuery) -> HistoryPage | ReadFailure:
-        async def once() -> HistoryOutcome:
-            epoch = await self.limit.acquire()
-            throttled = False
-            try:
-                self.stats.history_requests += 1
-                answer = await self.client.get_call_history(query)
-                throttled = isinstance(answer, Retry) and answer.status == 429
-                return answer
-            finally:
-                self.limit.release(epoch, throttled=throttled)
-
-        answer, _ = await send_with_retry(once, READ_RETRY, self.sleep)
-        if isinstance(answer, Retry):
-            return ReadFailure(f"GetCallHistory still throttled: {answer.reason}")
-        return answer
 
 
 class SessionTracker:
@@ -100,6 +81,8 @@ class SessionTracker:
         live: LiveSessions,
         settings: TrackingSettings,
         clock: Callable[[], float],
+        pages_per_pass: int = PAGES_PER_PASS,
+        page_size: int = MAX_IDS,
     ) -> None:
         self.history = history
         self.store = store
@@ -108,31 +91,81 @@ class SessionTracker:
         self.live = live
         self.settings = settings
         self.clock = clock
+        self.pages_per_pass = pages_per_pass
+        self.page_size = page_size
+        """Session ids per GetCallHistory request (the documented maximum; tests use less)."""
         self.passes = 0
+        self.sweeps = 0
+        self._cursor: tuple[float, str, int] | None = None
+        """Where the current sweep goes on; None: the next pass begins a new sweep."""
+        self._sweep_until = 0.0
+        self._sweep_still = 0
 
     def __repr__(self) -> str:
-        return f"<SessionTracker passes={self.passes} {self.live!r}>"
+        return (
+            f"<SessionTracker passes={self.passes} sweeps={self.sweeps} "
+            f"at={self._cursor} {self.live!r}>"
+        )
 
     async def poll(self) -> Pass:
-        """One pass over every started attempt; see the module docstring."""
+        """One pass: at most ``pages_per_pass`` pages of the current sweep, looked up at once
+        (one request's latency instead of one per page, at the end of a run too)."""
         self.passes += 1
         await self.store.flush()  # see the answers recorded so far
-        collected = still = 0
-        cursor: tuple[float, str, int] = (-1.0, "", 0)
-        while True:
-            with self.reader() as reader:
-                page = reader.open_attempts(AttemptState.STARTED, after=cursor, limit=MAX_IDS)
-            if not page:
-                break
-            cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
-            found = await self._look_up(page)
+        with self.reader() as reader:
+            pages, at_end = self._pages(reader, self._cursor or self._begin_sweep(reader))
+        answers = await asyncio.gather(*(self._look_up(page) for page in pages))
+        collected = 0
+        for page, found in zip(pages, answers, strict=True):
             if isinstance(found, ReadFailure):
-                return Pass(collected, still + len(page), found)
+                # The cursor stays before this page: the next pass asks for it again.
+                return Pass(collected, self._sweep_still + len(page), found, more=True)
             ended = self._record(page, found)
+            self._sweep_still += len(page) - ended
             collected += ended
-            still += len(page) - ended
+            self._cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
+        if at_end:
+            self._end_sweep()
         await self.store.flush()
-        return Pass(collected, still)
+        return Pass(collected, self._sweep_still, more=self._cursor is not None)
+
+    def _pages(
+        self, reader: StateReader, cursor: tuple[float, str, int]
+    ) -> tuple[list[list[OpenAttempt]], bool]:
+        """The pass's pages from ``cursor`` on; and whether they reach the sweep's end."""
+        pages: list[list[OpenAttempt]] = []
+        for _ in range(self.pages_per_pass):
+            page = reader.open_attempts(
+                AttemptState.STARTED, after=cursor, limit=self.page_size, until=self._sweep_until
+            )
+            if page:
+                pages.append(page)
+            if len(page) < self.page_size:
+                return pages, True
+            cursor = (page[-1].claimed_at, page[-1].key, page[-1].number)
+        return pages, False
+
+    async def sweep(self) -> Pass:
+        """Every attempt open now, looked at once: a new sweep, its passes back to back."""
+        self._cursor = None
+        collected = 0
+        while True:
+            result = await self.poll()
+            collected += result.collected
+            if result.failure or not result.more:
+                return Pass(collected, result.still_live, result.failure, result.more)
+
+    def _begin_sweep(self, reader: StateReader) -> tuple[float, str, int]:
+        # Up to the youngest claim open now (not the clock: a claim another host stamped a
+        # little ahead of ours still belongs to this sweep).
+        youngest = reader.youngest_attempts(AttemptState.STARTED, limit=1)
+        self._cursor, self._sweep_still = _OLDEST, 0
+        self._sweep_until = youngest[0].claimed_at if youngest else -1.0
+        return _OLDEST
+
+    def _end_sweep(self) -> None:
+        self._cursor = None
+        self.sweeps += 1
 
     async def _look_up(self, page: list[OpenAttempt]) -> dict[int, CallSession] | ReadFailure:
         now = self.clock()
