@@ -15,6 +15,7 @@ import pytest
 from dispatcher import logs
 from dispatcher.config import Campaign, load_campaign
 from dispatcher.sandbox import Sandbox, make_credentials, start_sandbox
+from tests.processes import Children
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +23,16 @@ def _restore_logging() -> Iterator[None]:
     """Leave the process's logging as it was for the next test (the CLI configures it)."""
     yield
     logs.reset()
+
+
+@pytest.fixture
+def cli() -> Iterator[Children]:
+    """Command-line processes started by the test, each killed and reaped at its end."""
+    children = Children()
+    try:
+        yield children
+    finally:
+        children.close()
 
 
 @pytest.fixture(scope="module")

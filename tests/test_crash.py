@@ -42,15 +42,6 @@ def server(tmp_path: Path) -> Iterator[SandboxProcess]:
     process.stop()
 
 
-@pytest.fixture
-def cli() -> Iterator[Children]:
-    children = Children()
-    try:
-        yield children
-    finally:
-        children.close()
-
-
 def campaign(tmp_path: Path, server: SandboxProcess, rows: int = ROWS, **dispatch: float) -> Path:
     return write_campaign(
         tmp_path / "campaign",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,6 @@ from tests.conftest import NoWait, write_campaign
 from tests.processes import Children, SandboxProcess, wait_until
 
 ROWS = 20_000
-
-
-@pytest.fixture
-def cli() -> Iterator[Children]:
-    children = Children()
-    try:
-        yield children
-    finally:
-        children.close()
 
 
 def _stop_time(state_path: Path) -> float:

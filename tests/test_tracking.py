@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -349,15 +349,6 @@ async def test_sessions_ended_are_collected_pass_by_pass_and_free_their_slots(
 # ---- a stop is noticed whatever the tracker is doing ----
 
 OPEN_AT_STOP = 50_000
-
-
-@pytest.fixture
-def cli() -> Iterator[Children]:
-    children = Children()
-    try:
-        yield children
-    finally:
-        children.close()
 
 
 def test_sigterm_ends_a_run_promptly_while_the_tracker_reads_many_open_sessions(
