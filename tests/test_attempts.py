@@ -15,7 +15,7 @@ from dispatcher.config import load_campaign
 from dispatcher.errors import ExitCode
 from dispatcher.runner import RunOptions, execute
 from dispatcher.sandbox import CallModel, Fault, LedgerEntry, Sandbox, start_sandbox
-from tests.conftest import FakeTime, read_attempts, read_results, write_campaign
+from tests.conftest import T0, FakeTime, read_attempts, read_results, write_campaign
 
 POLICY = {
     "max": 3,
@@ -71,6 +71,24 @@ async def test_until_done_redials_by_outcome_up_to_the_policy(tmp_path: Path) ->
     assert (summary.stats["sent_now"], summary.stats["rows_done_now"]) == (8, 4)
     assert summary.stats["redials_now"] == 4
     assert summary.stats["rounds"] > 1
+
+
+async def test_a_wait_counts_from_the_latest_moment_the_call_can_have_ended(
+    tmp_path: Path,
+) -> None:
+    """History gives the start in whole seconds: a busy call from T0+0.6 s to T0+3.1 s reads
+    as T0 to T0+3. Without jitter the redial still comes a full wait after the real end (by
+    the sandbox's ledger), never 0.1 s early."""
+    time_ = FakeTime(T0 + 0.6)
+    model = CallModel(ring_s=(2.5, 2.5), talk_s=(10.0, 10.0))
+    async with start_sandbox(tmp_path / "sb", now=time_, call_model=model) as sandbox:
+        rows = [{"id": "busy", "name": "n", "sandbox_outcome": "busy"}]
+        policy = {**POLICY, "max": 2, "jitter_s": 0}
+        path = write_campaign(tmp_path, sandbox, rows, sections={"attempts": policy})
+        await execute(load_campaign(path), options(time_, until_done=True))
+        first, second = by_row(sandbox)["busy"]
+    assert first.start % 1 == pytest.approx(0.6)
+    assert second.start - first.end >= 900
 
 
 async def test_cron_runs_send_only_what_is_due(tmp_path: Path) -> None:

@@ -209,7 +209,10 @@ class SessionTracker:
         outcome: CallOutcome,
         end_at: float,
     ) -> None:
-        due = self.redial.next_due(outcome.outcome, attempt.attempts_made, end_at)
+        # Waits count from the latest moment the call can have ended (see END_UNCERTAINTY_S).
+        due = self.redial.next_due(
+            outcome.outcome, attempt.attempts_made, end_at + END_UNCERTAINTY_S
+        )
         self.store.record_end(
             attempt.key,
             attempt.number,
@@ -240,7 +243,13 @@ class SessionTracker:
             )
 
 
+END_UNCERTAINTY_S = 1.0
+"""History gives a session's start in whole seconds (the fraction is cut off), so the session
+can have ended up to one second after ``start_date + duration``."""
+
+
 def _end_time(session: CallSession, now: float) -> float:
+
     if session.start is None or session.duration_s is None:
         return now
     return session.start.timestamp() + session.duration_s
