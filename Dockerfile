@@ -70,8 +70,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # tini is PID 1: the kernel gives PID 1 no default signal handling, so without it a SIGTERM from
 # `docker stop` or Kubernetes is ignored until vox-dispatch has installed its own handlers, and
 # nothing reaps zombies. tini forwards every signal to vox-dispatch and exits with its code.
+# tzdata: calling windows are kept in each person's own time zone (zoneinfo reads the system's
+# database). Not pinned: the rules change several times a year and the newest are the right ones.
+# hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends "tini=${TINI_VERSION}" \
+ && apt-get install -y --no-install-recommends "tini=${TINI_VERSION}" tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 vox \
  && useradd --system --uid 10001 --gid vox --home-dir /data --no-create-home vox \
