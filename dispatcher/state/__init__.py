@@ -28,7 +28,8 @@ from ._listings import (
     RejectRow,
     reason_shape,
 )
-from ._reads import ContactsReader, OpenAttempt, RowBrief, RunInfo, StateReader
+from ._open_attempts import OpenAttempt
+from ._reads import ContactsReader, RowBrief, RunInfo, StateReader
 from ._registrar import DueAt, Registrar
 from ._runs import Checkpoint, ControlMark, MinuteTotals, RunStart
 from ._schema import SENDABLE, AttemptState, Status

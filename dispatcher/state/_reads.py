@@ -1,4 +1,4 @@
-"""Reads: what status, report, validate, the tracker and the reconciler need to know.
+"""Reads: what status, report, validate and a run need to know about rows, runs and the stop mark.
 
 Every read goes through a read-only connection, so it is safe while a run writes, and from
 another process or host sharing the volume. The HTML report's reads aggregate in SQL (GROUP BY
@@ -18,9 +18,10 @@ from typing import Any
 from dispatcher.source import Target
 
 from ._listings import ListingReads
+from ._open_attempts import OpenAttemptReads
 from ._revision import read_revision
 from ._runs import Checkpoint, ControlMark, read_checkpoint, read_control
-from ._schema import AttemptState, Status, connect
+from ._schema import Status, connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,23 +46,7 @@ class RowBrief:
     error: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class OpenAttempt:
-    """An attempt whose fate the tracker or the reconciler still has to learn."""
-
-    key: str
-    number: int
-    claimed_at: float
-    custom_data: str
-    session_id: int | None
-    media_url: str | None
-    local_hour: int | None
-    attempts_made: int
-    """The row's attempts that may have placed a call (this one included)."""
-    token: str | None
-
-
-class StateReader(ListingReads):
+class StateReader(ListingReads, OpenAttemptReads):
     """A read-only view of one campaign's state. Use as a context manager."""
 
     def __init__(self, path: Path) -> None:
@@ -218,78 +203,8 @@ class StateReader(ListingReads):
         ).fetchall()
         return [_target(row) for row in rows]
 
-    def open_attempts(
-        self,
-        state: AttemptState,
-        *,
-        after: tuple[float, str, int],
-        limit: int,
-        until: float = float("inf"),
-    ) -> list[OpenAttempt]:
-        """Attempts in ``state`` (started, uncertain), oldest claim first, after ``after`` and
-        claimed no later than ``until``. One seek in the open-attempts index per page, however
-        many attempts are open."""
-        return [
-            OpenAttempt(*row)
-            for row in self._conn.execute(
-                f"{_OPEN_SELECT} WHERE {_index_term(state)} AND a.state = ? "
-                "AND (a.claimed_at, a.key, a.number) > (?, ?, ?) AND a.claimed_at <= ? "
-                "ORDER BY a.claimed_at, a.key, a.number LIMIT ?",
-                (state.value, *after, until, limit),
-            )
-        ]
-
-    def youngest_attempts(self, state: AttemptState, *, limit: int) -> list[OpenAttempt]:
-        """The ``limit`` most recently claimed attempts in ``state``."""
-        return [
-            OpenAttempt(*row)
-            for row in self._conn.execute(
-                f"{_OPEN_SELECT} WHERE {_index_term(state)} AND a.state = ? "
-                "ORDER BY a.claimed_at DESC LIMIT ?",
-                (state.value, limit),
-            )
-        ]
-
-    def count_open(self, state: AttemptState, *, since: float = 0.0) -> int:
-        """Attempts in ``state`` claimed at or after ``since``."""
-        return int(
-            self._conn.execute(
-                f"SELECT count(*) FROM attempts a WHERE {_index_term(state)} "  # noqa: S608 - constants
-                "AND a.state = ? AND a.claimed_at >= ?",
-                (state.value, since),
-            ).fetchone()[0]
-        )
-
-    def known_session_ids(self, ids: Sequence[int]) -> set[int]:
-        """Which of ``ids`` are already recorded for some attempt."""
-        if not ids:
-            return set()
-        marks = ",".join("?" * len(ids))
-        return {
-            int(row[0])
-            for row in self._conn.execute(
-                f"SELECT session_id FROM attempts WHERE session_id IN ({marks})",  # noqa: S608 - only ? marks
-                list(ids),
-            )
-        }
-
 
 _RUN_SELECT = "SELECT id, pid, gen, started_at, finished_at, exit_code, sent FROM runs"
-_OPEN_SELECT = (
-    "SELECT a.key, a.number, a.claimed_at, a.custom_data, a.session_id, a.media_url, "
-    "a.local_hour, r.attempts, a.token FROM attempts a JOIN rows r ON r.key = a.key"
-)
-_OPEN_STATES = frozenset({"dispatching", "started", "uncertain"})
-
-
-def _index_term(state: AttemptState) -> str:
-    """For an open state, the condition of the partial index ``attempts_open`` written out:
-    SQLite uses a partial index only when the query's own terms imply its WHERE, and
-    ``state = ?`` (a parameter) does not, so without it every page of open attempts scanned
-    and sorted the whole table."""
-    if state.value in _OPEN_STATES:
-        return "a.state IN ('dispatching', 'started', 'uncertain')"
-    return "1"
 
 
 def _target(row: Sequence[Any]) -> Target:
