@@ -6,7 +6,7 @@ the campaign's state database (as a finished earlier run would have left it), th
 ``vox-dispatch run`` as a real subprocess against a sandbox in another process and prints the
 wall time, the dispatcher's peak RSS and what the sandbox received (must be nothing).
 
-    python bench/resume.py --rows 1000000 [--phone]
+    python bench/resume.py --rows 1000000 [--phone] [--no-html]
 
 ``--phone`` adds a phone column that is validated and normalised on every row (the slowest
 realistic case). Sizes 10 000 → 1 000 000 show that memory stays flat.
@@ -93,7 +93,9 @@ ENDED = state.SessionEnd(
 )
 
 
-def write_campaign(directory: Path, url: str, credentials: str, phone: bool) -> Path:
+def write_campaign(
+    directory: Path, url: str, credentials: str, phone: bool, html: bool = True
+) -> Path:
     columns = 'key_columns = ["id"]\n'
     if phone:
         columns += 'phone_column = "phone"\ncustom_data_columns = ["id", "phone"]\n'
@@ -104,11 +106,12 @@ def write_campaign(directory: Path, url: str, credentials: str, phone: bool) -> 
         "[target]\nrule_id = 10\n"
         f"[columns]\n{columns}"
         "[dispatch]\nconcurrency = 180\n"
+        f"[report]\nhtml = {str(html).lower()}\n"
     )
     return path
 
 
-def measure(rows: int, phone: bool) -> dict[str, float]:
+def measure(rows: int, phone: bool, html: bool = True) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="vox-bench-resume-") as scratch:
         root = Path(scratch)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -122,7 +125,7 @@ def measure(rows: int, phone: bool) -> dict[str, float]:
         info = json.loads(sandbox.stdout.readline())
         try:
             write_csv(root / "targets.csv", rows, phone)
-            campaign = write_campaign(root, info["url"], info["credentials"], phone)
+            campaign = write_campaign(root, info["url"], info["credentials"], phone, html)
             seed_state(root / "out" / "state.sqlite3", root / "targets.csv", rows, phone)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
@@ -164,6 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--phone", action="store_true", help="validate a phone column too")
+    parser.add_argument("--no-html", action="store_true", help="[report] html = false")
     args = parser.parse_args()
     print(f"{'rows':>10} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12} {'requests':>9}")
     for rows in args.rows:
@@ -180,7 +184,7 @@ def main() -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             print(out.stdout.splitlines()[-1])
             continue
-        result = measure(rows, args.phone)
+        result = measure(rows, args.phone, html=not args.no_html)
         print(
             f"{result['rows']:>10} {result['wall_s']:>8.2f} {result['cpu_s']:>8.2f} "
             f"{result['peak_rss_mb']:>12.1f} {result['requests_seen']:>9}"
