@@ -15,8 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from dispatcher.cli import main
 from dispatcher.errors import ExitCode
 from dispatcher.lock import CampaignLock
+from dispatcher.report import campaign_status
 from dispatcher.runner import CampaignRun, RunOptions, execute
 from dispatcher.sandbox import Sandbox
+from dispatcher.state import StateReader
 from tests.conftest import NoWait, campaign_at, read_results, write_campaign
 
 
@@ -109,7 +111,7 @@ def test_formulas_from_the_input_come_back_neutralised(
 
 
 async def test_totals_of_an_interrupted_run_add_up_to_the_input(
-    tmp_path: Path, sandbox: Sandbox
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Stopped (as by SIGTERM) after 20 calls of a 1,000-row file: the rows never read are
     counted as pending ("not read yet"), so the totals equal the input rows; results.csv
@@ -140,9 +142,26 @@ async def test_totals_of_an_interrupted_run_add_up_to_the_input(
     line = next(line for line in summary.lines() if "not read yet" in line)
     assert f"{not_read} not read yet" in line
     assert f"results.csv covers the {1000 - not_read} rows read" in line
+    with StateReader(campaign.state_path) as reader:  # `status` adds them up the same way
+        status = campaign_status(reader)
+    assert status is not None
+    assert sum(status["totals"].values()) == 1000
+    assert status["not_read_yet"] == not_read
+    assert 0 < status["reading_stopped_after_line"] < 1000
+    capsys.readouterr()
+    assert main(["status", str(path)]) == ExitCode.OK
+    shown = capsys.readouterr().out
+    assert f"{not_read} rows not read yet, counted as pending" in shown
+    assert "campaign test, run 1: 1000 rows" in shown
+
     again = await execute(campaign, RunOptions(sleep=NoWait()))  # the next run reads the rest
+
     assert again.totals["dispatched"] == 1000
     assert again.stats["not_read_yet"] == 0
+    with StateReader(campaign.state_path) as reader:
+        after = campaign_status(reader)
+    assert after is not None
+    assert "reading_stopped_after_line" not in after
 
 
 # ---- item 10: report while a run holds the campaign -------------------------------------------

@@ -79,6 +79,9 @@ def _status_lines(name: str, status: dict[str, Any]) -> list[str]:
         lines.append(f"attempts: {steps}")
     if status.get("next_due_at"):
         lines.append(f"next attempt due at {status['next_due_at']}")
+    if "reading_stopped_after_line" in status:
+        lines.append(_reading_line(status))
+
     if status.get("reconciliation"):
         done = status["reconciliation"]
         lines.append(
@@ -101,6 +104,18 @@ def _status_lines(name: str, status: dict[str, Any]) -> list[str]:
             for row in status["uncertain"]
         ]
     return lines
+
+
+def _reading_line(status: dict[str, Any]) -> str:
+    line = status["reading_stopped_after_line"]
+    if not status["run_finished"]:
+        return f"reading the file: registered up to line {line} so far (a run is going on)"
+    counted = status["not_read_yet"]
+    return (
+        f"reading stopped after line {line}"
+        + (f": {counted} rows not read yet, counted as pending" if counted else "")
+        + "; the next run reads on from there"
+    )
 
 
 def _csv_header(campaign: Campaign) -> tuple[str, ...] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.state import StateReader, Status
+from dispatcher.state import RunInfo, StateReader, Status
 
 from ._outputs import campaign_facts
 from ._summary import iso
@@ -18,6 +18,7 @@ def campaign_status(reader: StateReader) -> dict[str, Any] | None:
     if latest is None:
         return None
     facts = campaign_facts(reader, latest.gen)
+    facts.update(_reading(reader, latest, facts["totals"]))
     uncertain = reader.rows_with_status(latest.gen, Status.UNCERTAIN, SHOWN_UNCERTAIN)
     mark = reader.control()
     return {
@@ -31,3 +32,16 @@ def campaign_status(reader: StateReader) -> dict[str, Any] | None:
         "hangups": reader.hangups(),
         "uncertain": [{"line": r.line, "key": r.key, "error": r.error} for r in uncertain],
     }
+
+
+def _reading(reader: StateReader, latest: RunInfo, totals: dict[str, int]) -> dict[str, Any]:
+    """Where reading the file stands when the last run stopped before its end: the line it
+    stopped after, and the rows it counted as not read yet, added to ``pending`` as that run
+    did (so the totals still add up to the input). Nothing when the file is read whole."""
+    checkpoint = reader.checkpoint()
+    if checkpoint is None or checkpoint.complete or checkpoint.gen != latest.gen:
+        return {}
+    stored = reader.stored_summary(latest.run) if latest.finished_at is not None else None
+    not_read = int((stored or {}).get("not_read_yet") or 0)
+    totals[Status.PENDING.value] = totals.get(Status.PENDING.value, 0) + not_read
+    return {"reading_stopped_after_line": checkpoint.line, "not_read_yet": not_read}
