@@ -12,6 +12,7 @@ import pytest
 from dispatcher import state
 from dispatcher.cli import main
 from dispatcher.errors import ExitCode
+from tests.conftest import write_campaign
 from tests.keys import write_credentials
 
 DEMO = Path(__file__).resolve().parent.parent / "campaigns"
@@ -265,3 +266,19 @@ def test_bind_sandbox_prints_what_was_done(demo: Path, capsys: pytest.CaptureFix
     assert "outbound" in out
     assert main(["bind", str(demo), "--sandbox", "--unbind"]) == ExitCode.OK
     assert "outbound" in capsys.readouterr().out
+
+
+def test_collect_with_a_new_sandbox_says_it_knows_no_earlier_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`collect --sandbox` starts a simulator that never saw the first run's calls: the rows
+    stay live and a warning says why, and how to rehearse collect across processes."""
+    sections = {"sandbox": {"ring_s": [600, 600]}}
+    toml = str(write_campaign(tmp_path, None, count=3, sections=sections))
+    assert main(["run", toml, "--sandbox", "--quiet"]) == ExitCode.OK
+    assert "sandbox_is_new" not in capsys.readouterr().err
+    assert main(["collect", toml, "--sandbox"]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "sandbox_is_new" in captured.err
+    assert "`vox-dispatch sandbox`" in captured.err
+    assert "3 live" in captured.out

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dispatcher")
 
+_LOOKS_BACK = frozenset({"collect", "reconcile"})
+"""Commands that look up sessions earlier runs started."""
+
 
 def campaign_of(args: argparse.Namespace) -> Campaign:
     return load_campaign(args.campaign, overrides(args))
@@ -48,6 +51,16 @@ async def campaign_for(args: argparse.Namespace) -> AsyncIterator[Campaign]:
                 default_scenario=None if target.scenario_file else "campaign",
             )
             logs.event(log, logging.INFO, "sandbox_started", url=sandbox.url)
+            if args.command in _LOOKS_BACK and campaign.state_path.exists():
+                logs.event(
+                    log,
+                    logging.WARNING,
+                    "sandbox_is_new",
+                    message=f"`{args.command} --sandbox` starts a new simulator that knows no "
+                    "session an earlier run started: live rows stay live and uncertain ones "
+                    "cannot be found. To rehearse it across processes, serve the simulator on "
+                    "its own (`vox-dispatch sandbox`) and point the campaign at it",
+                )
             local = {"api.base_url": sandbox.url, "api.credentials": str(sandbox.credentials_path)}
             yield load_campaign(args.campaign, {**overrides(args), **local})
 
