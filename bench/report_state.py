@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dispatcher import state  # noqa: E402 - after the path set-up above
+from bench.harness import run_cli  # noqa: E402 - after the path set-up above
+from dispatcher import state  # noqa: E402
 from dispatcher.source import Rejection, Target  # noqa: E402
 
 TARGET_S = 5.0
@@ -306,25 +304,11 @@ def write_campaign(directory: Path) -> Path:
 
 
 def report_once(campaign: Path, page: Path) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "dispatcher", "report", str(campaign), "--html", str(page)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"report failed ({done.returncode}): {done.stderr[-2000:]}")
-    return {
-        "wall_s": wall,
-        "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-        "peak_rss_mb": after.ru_maxrss / 1024,
-    }
+    log = campaign.parent / "report.log"
+    done = run_cli(["report", str(campaign), "--html", str(page)], log)
+    if done.exit_code != 0:
+        raise SystemExit(f"report failed ({done}): {log.read_text()[-2000:]}")
+    return {"wall_s": done.wall_s, "cpu_s": done.cpu_s, "peak_rss_mb": done.peak_rss_mb}
 
 
 def phones_on(page: str) -> list[str]:

@@ -17,20 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from itertools import islice
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dispatcher import state  # noqa: E402 - after the path set-up above
+from bench.harness import run_cli, sandbox  # noqa: E402 - after the path set-up above
+from dispatcher import state  # noqa: E402
 from dispatcher.config import CsvSettings  # noqa: E402
 from dispatcher.source import Target, TargetReader  # noqa: E402
 
@@ -114,53 +110,22 @@ def write_campaign(
 def measure(rows: int, phone: bool, html: bool = True) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="vox-bench-resume-") as scratch:
         root = Path(scratch)
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher.sandbox", "--workdir", str(root / "sb")],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert sandbox.stdout is not None
-        info = json.loads(sandbox.stdout.readline())
-        try:
+        with sandbox(root / "sb") as box:
             write_csv(root / "targets.csv", rows, phone)
-            campaign = write_campaign(root, info["url"], info["credentials"], phone, html)
+            campaign = write_campaign(root, box.url, box.credentials, phone, html)
             seed_state(root / "out" / "state.sqlite3", root / "targets.csv", rows, phone)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.monotonic()
-            run = subprocess.run(
-                [sys.executable, "-m", "dispatcher", "run", str(campaign)],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=False,
-            )
-            wall = time.monotonic() - started
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if run.returncode != 0:
-                raise SystemExit(f"run failed ({run.returncode}): {run.stderr[-2000:]}")
-            stats = _get(info["url"], "/_sandbox/stats")
-        finally:
-            sandbox.terminate()
-            sandbox.wait()
-            sandbox.stdout.close()
+            log = root / "dispatcher.log"
+            run = run_cli(["run", str(campaign)], log)
+            if run.exit_code != 0:
+                raise SystemExit(f"run failed ({run}): {log.read_text()[-2000:]}")
+            stats = box.get("stats")
     return {
         "rows": rows,
-        "wall_s": wall,
-        "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-        "peak_rss_mb": after.ru_maxrss / 1024,
+        "wall_s": run.wall_s,
+        "cpu_s": run.cpu_s,
+        "peak_rss_mb": run.peak_rss_mb,
         "requests_seen": sum(stats["requests"].values()),
     }
-
-
-def _get(url: str, path: str) -> dict[str, object]:
-    import urllib.request  # noqa: PLC0415
-
-    root = url.rsplit("/platform_api", 1)[0]
-    with urllib.request.urlopen(root + path, timeout=10) as answer:
-        result: dict[str, object] = json.loads(answer.read())
-        return result
 
 
 def main() -> None:
@@ -170,20 +135,7 @@ def main() -> None:
     parser.add_argument("--no-html", action="store_true", help="[report] html = false")
     args = parser.parse_args()
     print(f"{'rows':>10} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12} {'requests':>9}")
-    for rows in args.rows:
-        # RUSAGE_CHILDREN's max RSS is the largest child so far: measure each size in a fresh
-        # interpreter so a big run does not mask a smaller one.
-        if len(args.rows) > 1:
-            cmd = [
-                sys.executable,
-                __file__,
-                "--rows",
-                str(rows),
-                *(["--phone"] if args.phone else []),
-            ]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            print(out.stdout.splitlines()[-1])
-            continue
+    for rows in args.rows:  # each run is measured on its own (wait4, VmHWM): sizes do not mix
         result = measure(rows, args.phone, html=not args.no_html)
         print(
             f"{result['rows']:>10} {result['wall_s']:>8.2f} {result['cpu_s']:>8.2f} "

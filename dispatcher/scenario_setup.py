@@ -38,11 +38,12 @@ class Action(StrEnum):
     """What installing the scenario file does to the account."""
 
     CREATE = "create"
-    UPDATE = "update"
+    REPLACE = "replace"
+    """The account holds another script under the name: it is replaced."""
     UNCHANGED = "unchanged"
 
 
-_DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.UNCHANGED: "unchanged"}
+_DONE = {Action.CREATE: "created", Action.REPLACE: "updated", Action.UNCHANGED: "unchanged"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ class ScenarioPlan:
         """The line a dry run prints: what installing would do, having changed nothing."""
         if self.action is Action.CREATE:
             what = f"would be created ({self.script.size} bytes, {self._hashes()})"
-        elif self.action is Action.UPDATE:
+        elif self.action is Action.REPLACE:
             what = f"would be updated (id {self.scenario_id}, {self._hashes()})"
         else:
             what = f"is up to date (id {self.scenario_id}, {self._hashes()}): nothing to upload"
@@ -76,7 +77,7 @@ class ScenarioPlan:
 
     def _hashes(self) -> str:
         new = self.script.sha256[:SHOWN_HASH]
-        if self.action is Action.UPDATE and self.account_sha256 is not None:
+        if self.action is Action.REPLACE and self.account_sha256 is not None:
             return f"sha256 {self.account_sha256[:SHOWN_HASH]} -> {new}"
         return f"sha256 {new}"
 
@@ -91,7 +92,7 @@ async def plan_scenario(client: VoximplantClient, target: TargetSettings) -> Sce
         return ScenarioPlan(target.scenario_name, Action.CREATE, script, None, None)
     # No script in the answer counts as a difference: uploading again is safe, skipping is not.
     before = None if current.script is None else content_hash(current.script)
-    action = Action.UNCHANGED if before == script.sha256 else Action.UPDATE
+    action = Action.UNCHANGED if before == script.sha256 else Action.REPLACE
     return ScenarioPlan(target.scenario_name, action, script, current.scenario_id, before)
 
 

@@ -216,7 +216,7 @@ async def test_plan_says_create_then_unchanged_then_update(
         (tmp_path / "scenario.js").write_text(scenario_text() + "\n// v2\n", encoding="utf-8")
         changed = await plan_scenario(client, campaign.target)
     assert changed is not None
-    assert changed.action is Action.UPDATE
+    assert changed.action is Action.REPLACE
     assert changed.account_sha256 == content_hash(scenario_text())
     assert f"sha256 {content_hash(scenario_text())[:12]} -> " in changed.would()
     assert uploads(sandbox) == {"AddScenario": 1, "SetScenarioInfo": 0}
