@@ -86,14 +86,19 @@ class RunStats:
         the first round; later rounds only redial rows already counted."""
         if self._done_in_first_round is not None:
             return self._done_in_first_round
-        return self.rejected + self.skipped + self.sent + self.deferred
+        return self._counted
 
     @property
     def redials(self) -> int:
         """Attempts sent by the rounds after the first (``--until-done``)."""
         if self._done_in_first_round is None:
             return 0
-        return self.rejected + self.skipped + self.sent + self.deferred - self._done_in_first_round
+        return self._counted - self._done_in_first_round
+
+    @property
+    def _counted(self) -> int:
+        """Rows finished with plus every attempt sent, whatever the round."""
+        return self.rejected + self.skipped + self.sent + self.deferred
 
     def next_round(self) -> None:
         """A later round starts: what it sends are redials, not more rows done."""

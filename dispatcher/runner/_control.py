@@ -128,11 +128,13 @@ class CampaignRun:
 
 
 async def first_of(*waiting: Awaitable[object]) -> None:
-    """Wait until one of ``waiting`` is done; the others are cancelled, also when this wait
-    itself is cancelled (a waiter left pending would outlive the run's event loop)."""
+    """Wait until one of ``waiting`` is done; the others are cancelled and waited for, also
+    when this wait itself is cancelled (a waiter left pending would outlive the run's event
+    loop, and cut work must have stopped before anything reads what it left)."""
     tasks = [asyncio.ensure_future(each) for each in waiting]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.wait(tasks)

@@ -156,14 +156,7 @@ async def _unless(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
     waited for. A pass may be cut at any await: what it recorded stays recorded, the page it
     was asking about is asked again by the next pass, and a history read changes nothing."""
     task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
+    await first_of(task, stop.wait())
     return None if task.cancelled() else task.result()
 
 
